@@ -1,0 +1,25 @@
+"""What a folio's reference count should be, from what holds it.
+
+The kernel never checks this; the model can. A folio's refcount is explained by its
+mappings (one per PTE), page-cache membership, the LRU batch, and the GET references and
+PIN pins callers hold (+1 and +GUP_PIN_COUNTING_BIAS on an order-0 folio).
+"""
+
+from __future__ import annotations
+
+from .memory import GUP_PIN_COUNTING_BIAS, Folio
+
+
+def structural_refs(folio: Folio) -> int:
+    """References held by the memory-management structures themselves."""
+    if folio.is_zero:
+        return 1  # the reserved page's own reference; mapping it takes none (special PTE)
+    in_cache = folio.mapping is not None and folio.mapping.pages.get(folio.index) is folio
+    return folio.mapcount + int(in_cache) + int(folio.in_lru_batch)
+
+
+def explained_refcount(folio: Folio, gets: int, pins: int, *, zero_pins_counted: bool = True) -> int:
+    if folio.is_zero and not zero_pins_counted:
+        pins = 0
+    per_pin = 1 if folio.large else GUP_PIN_COUNTING_BIAS
+    return structural_refs(folio) + gets + pins * per_pin

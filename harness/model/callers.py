@@ -1,0 +1,87 @@
+"""Who calls GUP and how: the kernel's exported APIs, and the user-space-reachable callers
+(io_uring, O_DIRECT, process_vm_*, vmsplice, /proc/pid/mem, MADV_POPULATE) as the fixed
+GUP calls they make (GUP_HISTORY.md §8, LIVE_KERNEL.md)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import attrs
+
+from . import gup
+from .flags import FOLL, Errno
+from .kernel import Kernel
+from .memory import Folio
+from .mm import MM
+
+GupFn = Callable[..., int]
+
+
+@attrs.frozen
+class Caller:
+    name: str
+    #: the GUP entry point it uses
+    api: str
+    #: FOLL flags the caller adds to whatever the scenario passes
+    flags: FOLL = FOLL(0)
+    #: pins/references stay held after the call (until a Release op)
+    holds: bool = True
+    #: io_uring: fewer pages than asked is a failure, and the partial pins are dropped
+    all_or_nothing: bool = False
+    #: what the device does through the pages during the call: 'write' (into memory), 'read'
+    dma: str | None = None
+    #: errno a failure is reported as, when the caller maps errors (e.g. /proc/pid/mem: -EIO)
+    error: int | None = None
+    #: fault-in only (MADV_POPULATE_*): no pages kept
+    populate: bool = False
+
+
+_KERNEL = ("get_user_pages", "pin_user_pages", "get_user_pages_fast", "pin_user_pages_fast",
+           "get_user_pages_remote", "pin_user_pages_remote")
+
+CALLERS: dict[str, Caller] = {c.name: c for c in (
+    *(Caller(name, name) for name in _KERNEL),
+    Caller("io_uring_register_buffers", "pin_user_pages_fast", FOLL.WRITE | FOLL.LONGTERM, all_or_nothing=True),
+    Caller("odirect_read", "pin_user_pages_fast", FOLL.WRITE, holds=False, dma="write"),
+    Caller("odirect_write", "pin_user_pages_fast", FOLL(0), holds=False, dma="read"),
+    Caller("process_vm_readv", "pin_user_pages_remote", FOLL(0), holds=False, dma="read"),
+    Caller("process_vm_writev", "pin_user_pages_remote", FOLL.WRITE, holds=False, dma="write"),
+    Caller("vmsplice", "get_user_pages_fast", FOLL(0)),
+    Caller("proc_mem_write", "get_user_pages_remote", FOLL.FORCE | FOLL.WRITE, holds=False, dma="write",
+           error=-Errno.EIO),
+    Caller("proc_mem_read", "get_user_pages_remote", FOLL.FORCE, holds=False, dma="read", error=-Errno.EIO),
+    Caller("madv_populate_read", "populate", FOLL(0), holds=False, populate=True),
+    Caller("madv_populate_write", "populate", FOLL.WRITE, holds=False, populate=True),
+)}
+
+
+def call_api(k: Kernel, api: str, mm: MM, start: int, nr_pages: int, flags: FOLL, pages: list[Folio],
+             retry_hook: gup.RetryHook | None) -> int:
+    """Dispatch to a GUP entry point by its kernel name."""
+    if api == "get_user_pages":
+        return gup.get_user_pages(k, mm, start, nr_pages, flags, pages, retry_hook)
+    if api == "pin_user_pages":
+        return gup.pin_user_pages(k, mm, start, nr_pages, flags, pages, retry_hook)
+    if api == "get_user_pages_remote":
+        return gup.get_user_pages(k, mm, start, nr_pages, flags, pages, retry_hook, remote=True)
+    if api == "pin_user_pages_remote":
+        return gup.pin_user_pages(k, mm, start, nr_pages, flags, pages, retry_hook, remote=True)
+    if api == "get_user_pages_fast":
+        return gup.get_user_pages_fast(k, mm, start, nr_pages, flags, pages, retry_hook)
+    if api == "pin_user_pages_fast":
+        return gup.pin_user_pages_fast(k, mm, start, nr_pages, flags, pages, retry_hook)
+    raise KeyError(api)
+
+
+def populate(k: Kernel, mm: MM, start: int, nr_pages: int, flags: FOLL) -> int:
+    """MADV_POPULATE_(READ|WRITE): fault in without keeping pages (faultin_page_range).
+
+    No VMA -> -ENOMEM and refused access -> -EINVAL, as madvise reports them."""
+    for addr in range(start, start + nr_pages):
+        vma = mm.find_vma(addr)
+        if vma is None:
+            return -Errno.ENOMEM
+        if gup.check_vma_flags(k, vma, flags | FOLL.TOUCH):
+            return -Errno.EINVAL
+    ret = gup.__get_user_pages(k, mm, start, nr_pages, flags | FOLL.TOUCH, None)
+    return ret

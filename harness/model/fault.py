@@ -1,0 +1,174 @@
+"""Page faults, after mm/memory.c: handle_mm_fault() and the paths GUP depends on.
+
+Returns VM_FAULT_* bits. Simplifications: no swap, no THP, no userfaultfd, no soft-dirty,
+no KSM; a fault never returns VM_FAULT_RETRY (the mmap lock is never dropped).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .flags import FAULT_FLAG, VM
+from .kernel import Kernel
+from .memory import Folio
+from .mm import MM, Pte, Vma, is_cow_mapping
+
+
+class VM_FAULT(enum.IntFlag):
+    OK = 0
+    #: do_wp_page() broke COW or reused the page for a write (gone upstream in v6.0 with FOLL_COW)
+    WRITE = 1 << 0
+    SIGSEGV = 1 << 1
+    SIGBUS = 1 << 2
+    OOM = 1 << 3
+
+
+VM_FAULT_ERROR = VM_FAULT.SIGSEGV | VM_FAULT.SIGBUS | VM_FAULT.OOM
+
+
+def handle_mm_fault(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FAULT_FLAG) -> VM_FAULT:
+    """Resolve a fault at addr. Permission checks are the caller's (the CPU or check_vma_flags)."""
+    write = bool(flags & FAULT_FLAG.WRITE)
+    unshare = bool(flags & FAULT_FLAG.UNSHARE)
+    k.trace("fault", f"handle_mm_fault(page {addr}, {'WRITE' if write else 'UNSHARE' if unshare else 'READ'})")
+    k.trace.depth += 1
+    try:
+        pte = mm.ptes.get(addr)
+        if pte is None:
+            if vma.backing == "pfnmap":
+                return VM_FAULT.SIGBUS
+            if vma.is_anonymous():
+                return do_anonymous_page(k, mm, vma, addr, write)
+            return do_fault(k, mm, vma, addr, write)
+        if write or unshare:
+            if not pte.write:
+                return do_wp_page(k, mm, vma, addr, pte, unshare)
+            if write:
+                pte.dirty = True
+        return VM_FAULT.OK
+    finally:
+        k.trace.depth -= 1
+
+
+def do_anonymous_page(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM_FAULT:
+    if not write:
+        # Read fault in a private anonymous mapping: map the shared zero page (special PTE).
+        k.set_pte(mm, addr, k.mem.zero_page, write=False, dirty=False, new_ref=False)
+        k.trace("map", f"page {addr}: read fault maps the zero page")
+        return VM_FAULT.OK
+    folio = k.alloc(vma)
+    folio.anon = True
+    folio.anon_exclusive = True
+    # Writable and dirty only if the VMA is writable (a FOLL_FORCE write on !VM_WRITE gets neither).
+    writable = bool(vma.flags & VM.WRITE)
+    k.set_pte(mm, addr, folio, write=writable, dirty=writable, new_ref=False)
+    k.trace("map", f"page {addr}: new anon pfn {folio.pfn}{'' if writable else ' (read-only PTE)'}")
+    return VM_FAULT.OK
+
+
+def do_fault(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM_FAULT:
+    """File and shmem faults: do_read_fault / do_cow_fault / do_shared_fault."""
+    cache = k.pagecache_folio(vma, addr)
+    if write and not (vma.flags & VM.SHARED):
+        # do_cow_fault(): a private copy; finish_fault marks it dirty, writable only with VM_WRITE.
+        folio = _new_anon_copy(k, vma, cache)
+        k.set_pte(mm, addr, folio, write=bool(vma.flags & VM.WRITE), dirty=True, new_ref=False)
+        k.trace("cow", f"page {addr}: private write copies {cache.mapping.name}[{cache.index}] into anon pfn {folio.pfn}"
+                if cache.mapping else f"page {addr}: cow")
+        return VM_FAULT.OK
+    if write:
+        # do_shared_fault(): page_mkwrite for files that need write-notify, then a writable dirty PTE.
+        cache.dirty = True
+        k.set_pte(mm, addr, cache, write=True, dirty=True, new_ref=True)
+        k.trace("map", f"page {addr}: shared write maps pfn {cache.pfn} writable")
+        return VM_FAULT.OK
+    # do_read_fault(): shared mappings without write-notify (shmem) get vm_page_prot, i.e. a
+    # writable PTE when VM_WRITE; files needing writeback and private mappings map read-only.
+    writable = bool(vma.flags & VM.SHARED) and bool(vma.flags & VM.WRITE) and not (
+        vma.file is not None and vma.file.needs_writeback)
+    k.set_pte(mm, addr, cache, write=writable, dirty=False, new_ref=True)
+    k.trace("map", f"page {addr}: read fault maps page cache pfn {cache.pfn}{' writable' if writable else ''}")
+    return VM_FAULT.OK
+
+
+def _new_anon_copy(k: Kernel, vma: Vma, source: Folio) -> Folio:
+    folio = k.alloc(vma)
+    folio.anon = True
+    folio.anon_exclusive = True
+    folio.data = source.data
+    return folio
+
+
+def wp_can_reuse_anon_folio(k: Kernel, folio: Folio) -> bool:
+    """May a write (or unshare) fault keep this anon page instead of copying it?"""
+    if k.has("anon_exclusive") and folio.anon_exclusive:
+        return True
+    if k.has("wp_reuse_refcount"):
+        # 09854ba94c6a: reuse only if we hold the only reference. The kernel drains the
+        # local LRU batch first so its reference does not count (simplified: this folio's).
+        if folio.in_lru_batch:
+            folio.in_lru_batch = False
+            folio.lru = True
+            k.mem.put(folio)
+        return folio.refcount == 1
+    # Before v5.9, reuse_swap_page(): reuse when mapped once, however many references exist
+    # (so a GUP reference does not stop reuse: CVE-2020-29374's other direction).
+    return folio.mapcount == 1
+
+
+def do_wp_page(k: Kernel, mm: MM, vma: Vma, addr: int, pte: Pte, unshare: bool) -> VM_FAULT:
+    """Write-protect fault, or unshare fault (FAULT_FLAG_UNSHARE, v5.19+) on a present PTE."""
+    folio = pte.folio
+    if vma.flags & VM.SHARED and not unshare:
+        # wp_page_shared(): page_mkwrite, then make the PTE writable and dirty.
+        assert folio is not None
+        folio.dirty = True
+        pte.write = bool(vma.flags & VM.WRITE)
+        pte.dirty = True
+        k.trace("map", f"page {addr}: shared write fault makes pfn {folio.pfn} writable")
+        return VM_FAULT.WRITE
+    if folio is not None and folio.anon:
+        if unshare and folio.anon_exclusive:
+            return VM_FAULT.OK  # nothing to unshare
+        if wp_can_reuse_anon_folio(k, folio):
+            folio.anon_exclusive = True
+            if unshare:
+                k.trace("unshare", f"page {addr}: pfn {folio.pfn} is ours alone, marked exclusive")
+                return VM_FAULT.OK
+            # wp_page_reuse(): maybe_mkwrite(pte_mkdirty())
+            pte.dirty = True
+            pte.write = bool(vma.flags & VM.WRITE)
+            k.trace("reuse", f"page {addr}: write fault reuses anon pfn {folio.pfn}")
+            return VM_FAULT.WRITE
+    if unshare and folio is not None and not folio.anon and not (
+            k.has("unshare_ro_longterm_cow") and is_cow_mapping(vma.flags)):
+        return VM_FAULT.OK  # before 84209e87c696 only anon pages are unshared
+    return wp_page_copy(k, mm, vma, addr, pte, unshare)
+
+
+def wp_page_copy(k: Kernel, mm: MM, vma: Vma, addr: int, pte: Pte, unshare: bool) -> VM_FAULT:
+    """Break COW: a new exclusive anon page replaces the old one in this PTE.
+
+    An unshare copy stays read-only; a write copy is dirty and writable iff VM_WRITE."""
+    old = pte.folio
+    assert old is not None
+    new = k.alloc(vma)
+    new.anon = True
+    new.anon_exclusive = True
+    new.data = old.data
+    k.zap_pte(mm, addr)
+    if unshare:
+        k.set_pte(mm, addr, new, write=False, dirty=False, new_ref=False)
+        k.trace("unshare", f"page {addr}: {_what(old)} replaced by exclusive anon pfn {new.pfn} (read-only)")
+        return VM_FAULT.OK
+    k.set_pte(mm, addr, new, write=bool(vma.flags & VM.WRITE), dirty=True, new_ref=False)
+    k.trace("cow", f"page {addr}: {_what(old)} copied to anon pfn {new.pfn}")
+    return VM_FAULT.WRITE
+
+
+def _what(folio: Folio) -> str:
+    if folio.is_zero:
+        return "zero page"
+    if folio.anon:
+        return f"shared anon pfn {folio.pfn}"
+    return f"page cache pfn {folio.pfn}"

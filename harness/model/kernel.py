@@ -1,0 +1,110 @@
+"""The machine: physical memory, processes, the profile in force, the trace and the budget.
+
+Everything the fault and GUP code needs to reach "the rest of the kernel" goes through
+this object; the functions that mirror mm/memory.c and mm/gup.c live in their own modules.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import attrs
+
+from .budget import Budget
+from .kernels import Profile
+from .memory import File, Folio, PhysMem
+from .mm import MM, Pte, Vma
+from .trace import Trace
+
+
+@attrs.define(eq=False)
+class Kernel:
+    profile: Profile
+    mem: PhysMem = attrs.field(factory=PhysMem)
+    mms: dict[int, MM] = attrs.field(factory=dict)
+    files: list[File] = attrs.field(factory=list)
+    trace: Trace = attrs.field(factory=Trace)
+    budget: Budget = attrs.field(factory=Budget)
+    #: the next value a CPU or device write stores: page contents are "who wrote last"
+    next_token: int = 1
+    #: counts GUP calls, to key the budget's per-call loop history
+    calls: int = 0
+    #: PF_MEMALLOC_PIN: set by __gup_longterm_locked (memalloc_pin_save)
+    memalloc_pin: bool = False
+
+    def has(self, switch: str) -> bool:
+        return self.profile.has(switch)
+
+    def new_token(self) -> int:
+        token = self.next_token
+        self.next_token += 1
+        return token
+
+    # -- page tables and rmap ------------------------------------------------------
+
+    def rmap(self, folio: Folio) -> Iterator[tuple[MM, int, Pte]]:
+        """Every PTE that maps `folio` (the reverse map, by brute force)."""
+        for mm in self.mms.values():
+            for addr, pte in mm.ptes.items():
+                if pte.folio is folio:
+                    yield mm, addr, pte
+
+    def set_pte(self, mm: MM, addr: int, folio: Folio, *, write: bool, dirty: bool, new_ref: bool) -> Pte:
+        """Map `folio` at addr: mapcount+1, and a reference unless the caller hands one over."""
+        if folio.is_zero:
+            pte = Pte(folio.pfn, folio, write=False, dirty=False, special=True)
+        else:
+            folio.mapcount += 1
+            if new_ref:
+                folio.refcount += 1
+            pte = Pte(folio.pfn, folio, write=write, dirty=dirty)
+        mm.ptes[addr] = pte
+        return pte
+
+    def zap_pte(self, mm: MM, addr: int) -> None:
+        """Remove one PTE: page_remove_rmap() and drop the mapping's reference."""
+        pte = mm.ptes.pop(addr, None)
+        if pte is None or pte.folio is None or pte.special:
+            return
+        folio = pte.folio
+        if pte.dirty:
+            folio.dirty = True
+        folio.mapcount -= 1
+        self.mem.put(folio)
+
+    def alloc(self, vma: Vma) -> Folio:
+        """A new page for `vma` (GFP_HIGHUSER_MOVABLE unless memalloc_pin is in force)."""
+        return self.mem.alloc(vma.placement, pin_context=self.memalloc_pin)
+
+    def pagecache_folio(self, vma: Vma, addr: int) -> Folio:
+        """filemap_fault()/shmem_fault(): find or create the page-cache folio (the cache holds a ref)."""
+        assert vma.file is not None
+        index = vma.file_index(addr)
+        folio = vma.file.pages.get(index)
+        if folio is None or folio.freed:
+            folio = self.alloc(vma)
+            folio.mapping = vma.file
+            folio.index = index
+            folio.data = vma.file.disk.get(index, 0)
+            vma.file.pages[index] = folio
+            self.trace("alloc", f"page cache {vma.file.name}[{index}] -> pfn {folio.pfn}")
+        return folio
+
+    # -- state, for loop detection and reports ---------------------------------------
+
+    def fingerprint(self) -> tuple:
+        """Everything that determines what the model does next (pfn allocation aside)."""
+        folios = tuple(
+            (f.pfn, f.refcount, f.pincount, f.mapcount, f.anon, f.anon_exclusive, f.lru, f.in_lru_batch,
+             f.zone, f.migratetype, f.data)
+            for f in self.mem.live()
+        )
+        ptes = tuple(
+            (mm.pid, addr, pte.pfn, pte.write, pte.dirty)
+            for mm in self.mms.values() for addr, pte in sorted(mm.ptes.items())
+        )
+        return folios, ptes
+
+    def describe_folios(self, pfns: list[int] | None = None) -> str:
+        chosen = [f for f in self.mem.live() if pfns is None or f.pfn in pfns]
+        return "; ".join(f.describe() for f in chosen)

@@ -1,0 +1,148 @@
+"""Physical memory: folios, the shared zero page, an allocator over normal, movable and CMA
+memory, LRU isolation and migration (mm/page_alloc.c, mm/swap.c, mm/migrate.c in outline).
+
+Simplifications (deliberate):
+- Every folio is order-0 (one 4 KiB page). Large folios keep an exact `_pincount`
+  in the kernel (5232c63f46fd); the model keeps `pincount` for them but creates none.
+- Page contents are one integer (`data`): enough to tell whose write a page holds.
+- A new folio sits in a per-CPU LRU batch (holding one reference) until
+  lru_add_drain_all() moves it onto the LRU, as folio_add_lru() does.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import attrs
+
+GUP_PIN_COUNTING_BIAS = 1024
+
+ZONES = ("NORMAL", "MOVABLE")
+MIGRATETYPES = ("UNMOVABLE", "MOVABLE", "CMA", "ISOLATE")
+
+
+@attrs.define(eq=False)
+class File:
+    """An inode with its page cache. kind: 'shmem' (tmpfs, memfd, shared anon) or 'file' (ext4)."""
+
+    name: str
+    kind: str
+    pages: dict[int, "Folio"] = attrs.field(factory=dict)
+    #: contents on disk (or in swap-less shmem: none), by page index
+    disk: dict[int, int] = attrs.field(factory=dict)
+
+    @property
+    def needs_writeback(self) -> bool:
+        """Files on a writeback filesystem need write-notify (page_mkwrite) and writeback."""
+        return self.kind == "file"
+
+
+@attrs.define(eq=False)
+class Folio:
+    pfn: int
+    zone: str = "NORMAL"
+    migratetype: str = "MOVABLE"
+    refcount: int = 1
+    #: exact pin count of a large folio; order-0 folios count pins in refcount (+1024 each)
+    pincount: int = 0
+    mapcount: int = 0
+    anon: bool = False
+    anon_exclusive: bool = False
+    lru: bool = False
+    in_lru_batch: bool = False
+    dirty: bool = False
+    is_zero: bool = False
+    large: bool = False
+    mapping: File | None = None
+    index: int = 0
+    data: int = 0
+    freed: bool = False
+
+    def maybe_dma_pinned(self) -> bool:
+        """folio_maybe_dma_pinned(): false positives possible, never false negatives."""
+        if self.large:
+            return self.pincount > 0
+        return self.refcount >= GUP_PIN_COUNTING_BIAS
+
+    def describe(self) -> str:
+        if self.is_zero:
+            kind = "zero page"
+        elif self.anon:
+            kind = "anon" + (" exclusive" if self.anon_exclusive else "")
+        elif self.mapping is not None:
+            kind = f"{self.mapping.kind} {self.mapping.name}[{self.index}]"
+        else:
+            kind = "page"
+        where = self.zone if self.migratetype != "CMA" else "CMA"
+        if self.migratetype == "ISOLATE":
+            where += "/ISOLATE"
+        return f"pfn {self.pfn} ({kind}, {where}, ref {self.refcount}, map {self.mapcount})"
+
+
+#: placement name (scenario) -> (zone, pageblock migratetype)
+PLACEMENT = {
+    "normal": ("NORMAL", "MOVABLE"),
+    "movable": ("MOVABLE", "MOVABLE"),
+    "cma": ("NORMAL", "CMA"),
+}
+
+
+@attrs.define
+class PhysMem:
+    folios: dict[int, Folio] = attrs.field(factory=dict)
+    next_pfn: int = 1
+    zero_page: Folio = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        # The shared zero page: reserved kernel memory, never on an LRU, never freed. Its
+        # refcount starts at 1 in the model; only the change from there matters.
+        self.zero_page = Folio(pfn=0, zone="NORMAL", migratetype="UNMOVABLE", refcount=1, is_zero=True)
+        self.folios[0] = self.zero_page
+
+    def alloc(self, placement: str = "normal", *, pin_context: bool = False) -> Folio:
+        """Allocate an order-0 folio with one reference, into the LRU batch.
+
+        `pin_context` is memalloc_pin_save(): during FOLL_LONGTERM, allocations drop
+        __GFP_MOVABLE and land in normal, non-CMA memory (d1e153fea2a8).
+        """
+        zone, migratetype = PLACEMENT["normal" if pin_context else placement]
+        folio = Folio(pfn=self.next_pfn, zone=zone, migratetype=migratetype, in_lru_batch=True, refcount=2)
+        # refcount 2: the caller's reference plus the LRU batch's
+        self.next_pfn += 1
+        self.folios[folio.pfn] = folio
+        return folio
+
+    def live(self) -> Iterator[Folio]:
+        return (f for f in self.folios.values() if not f.freed)
+
+    def put(self, folio: Folio, refs: int = 1) -> None:
+        """folio_put_refs(): drop references; at zero the folio is freed."""
+        folio.refcount -= refs
+        if folio.refcount < 0:
+            raise AssertionError(f"refcount underflow on {folio.describe()}")
+        if folio.refcount == 0 and not folio.is_zero:
+            folio.freed = True
+            folio.lru = False
+
+    def lru_add_drain_all(self) -> int:
+        """Move every batched folio onto the LRU, dropping the batch's reference."""
+        drained = 0
+        for folio in self.live():
+            if folio.in_lru_batch:
+                folio.in_lru_batch = False
+                folio.lru = True
+                self.put(folio)
+                drained += 1
+        return drained
+
+    def isolate_lru(self, folio: Folio) -> bool:
+        """folio_isolate_lru(): only a folio on the LRU can be isolated; takes a reference."""
+        if not folio.lru or folio.freed:
+            return False
+        folio.lru = False
+        folio.refcount += 1
+        return True
+
+    def putback_lru(self, folio: Folio) -> None:
+        folio.lru = True
+        self.put(folio)

@@ -1,0 +1,191 @@
+"""What a process does to its address space: mmap (the layout), CPU accesses, munmap,
+mprotect, MADV_DONTNEED, fork and exit (mm/mmap.c, mm/mprotect.c, mm/madvise.c, kernel/fork.c
+and mm/memory.c's copy_present_pte, in outline)."""
+
+from __future__ import annotations
+
+from ..scenario import Vma as VmaSpec
+from .fault import VM_FAULT_ERROR, handle_mm_fault
+from .flags import FAULT_FLAG, VM, Errno
+from .kernel import Kernel
+from .memory import File
+from .mm import MM, Vma, is_cow_mapping, prot_to_vm
+
+EFAULT, EINVAL, ENOMEM = -Errno.EFAULT, -Errno.EINVAL, -Errno.ENOMEM
+
+
+def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
+    """Create the scenario's VMAs, fault pages in as it says, then apply each protection."""
+    for i, spec in enumerate(layout):
+        shared = spec.share == "shared"
+        file = None
+        if spec.backing in ("shmem", "file") or (spec.backing == "anon" and shared):
+            kind = "file" if spec.backing == "file" else "shmem"
+            file = File(name=f"{kind}{i}", kind=kind)
+            k.files.append(file)
+        flags = prot_to_vm("rw", shared)
+        if spec.backing == "pfnmap":
+            flags |= VM.IO | VM.PFNMAP
+        vma = Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement)
+        mm.vmas.append(vma)
+        if spec.backing == "pfnmap":
+            # remap_pfn_range(): special PTEs to device memory without struct pages
+            for addr in range(spec.start, spec.end):
+                from .mm import Pte
+                mm.ptes[addr] = Pte(pfn=1_000_000 + addr, folio=None, write=True, special=True)
+            continue
+        for index in range(spec.pages):
+            state = spec.fault_of(index)
+            if state != "-":
+                cpu_access(k, mm, spec.start + index, write=state == "w")
+    for spec, vma in zip(layout, mm.vmas):
+        if spec.prot != "rw":
+            mprotect(k, mm, spec.start, spec.pages, spec.prot)
+    k.trace("layout", "layout mapped")
+
+
+def cpu_access(k: Kernel, mm: MM, addr: int, write: bool) -> int:
+    """A user-space load or store: SIGSEGV (reported as -EFAULT) without permission."""
+    vma = mm.find_vma(addr)
+    if vma is None:
+        return EFAULT
+    if not vma.flags & (VM.WRITE if write else VM.READ):
+        return EFAULT
+    for _ in range(3):
+        pte = mm.ptes.get(addr)
+        if pte is not None and (pte.write or not write):
+            break
+        ret = handle_mm_fault(k, mm, vma, addr, FAULT_FLAG.WRITE if write else FAULT_FLAG(0))
+        if ret & VM_FAULT_ERROR:
+            return EFAULT
+    else:
+        raise AssertionError(f"CPU access to page {addr} keeps faulting")
+    pte = mm.ptes[addr]
+    if write and pte.folio is not None:
+        pte.dirty = True
+        pte.folio.dirty = True
+        pte.folio.data = k.new_token()
+    return 0
+
+
+def _split(mm: MM, start: int, end: int) -> list[Vma]:
+    """Split VMAs at start and end; return those inside [start, end)."""
+    result: list[Vma] = []
+    new: list[Vma] = []
+    for vma in mm.vmas:
+        if vma.end <= start or vma.start >= end:
+            new.append(vma)
+            continue
+        pieces = []
+        if vma.start < start:
+            pieces.append(vma.copy(end=start))
+        mid = vma.copy(start=max(vma.start, start), end=min(vma.end, end),
+                       pgoff=vma.pgoff + max(0, start - vma.start))
+        pieces.append(mid)
+        result.append(mid)
+        if vma.end > end:
+            pieces.append(vma.copy(start=end, pgoff=vma.pgoff + (end - vma.start)))
+        new.extend(pieces)
+    mm.vmas = sorted(new, key=lambda v: v.start)
+    return result
+
+
+def munmap(k: Kernel, mm: MM, start: int, pages: int) -> int:
+    end = start + pages
+    for vma in _split(mm, start, end):
+        mm.vmas.remove(vma)
+    for addr in [a for a in mm.ptes if start <= a < end]:
+        k.zap_pte(mm, addr)
+    k.trace("vma", f"munmap pages {start}-{end}")
+    return 0
+
+
+def mprotect(k: Kernel, mm: MM, start: int, pages: int, prot: str) -> int:
+    end = start + pages
+    if any(mm.find_vma(a) is None for a in range(start, end)):
+        return ENOMEM
+    for vma in _split(mm, start, end):
+        vma.flags = (vma.flags & ~(VM.READ | VM.WRITE)) | (prot_to_vm(prot, False) & (VM.READ | VM.WRITE))
+        if not vma.flags & VM.WRITE:
+            for addr in range(vma.start, vma.end):
+                pte = mm.ptes.get(addr)
+                if pte is not None:
+                    pte.write = False
+        # Simplified: granting write leaves PTEs read-only; the next write faults (the kernel
+        # may make exclusive anon PTEs writable at once since v6.0, which the CPU cannot tell).
+    k.trace("vma", f"mprotect pages {start}-{end} {prot}")
+    return 0
+
+
+def madv_dontneed(k: Kernel, mm: MM, start: int, pages: int) -> int:
+    end = start + pages
+    ret = 0
+    for addr in range(start, end):
+        vma = mm.find_vma(addr)
+        if vma is None:
+            ret = ENOMEM  # holes: the rest is still zapped, then -ENOMEM
+            continue
+        if vma.flags & VM.PFNMAP:
+            return EINVAL
+        k.zap_pte(mm, addr)
+    k.trace("vma", f"MADV_DONTNEED pages {start}-{end}")
+    return ret
+
+
+def fork(k: Kernel, parent: MM, pid: int) -> MM:
+    """dup_mmap(): the child shares pages copy-on-write, except pinned anon pages it must copy."""
+    child = MM(pid=pid, has_pinned=False)
+    for vma in parent.vmas:
+        cvma = vma.copy()
+        child.vmas.append(cvma)
+        addrs = [a for a in sorted(parent.ptes) if vma.contains(a)]
+        has_anon = any(parent.ptes[a].folio is not None and parent.ptes[a].folio.anon for a in addrs)
+        if not (vma.flags & VM.PFNMAP) and not has_anon:
+            continue  # copy_page_range() skips VMAs without anon pages: the child refaults
+        for addr in addrs:
+            _copy_present_pte(k, parent, child, cvma, addr)
+    k.mms[pid] = child
+    k.trace("fork", f"fork: process {pid} created")
+    return child
+
+
+def _copy_present_pte(k: Kernel, parent: MM, child: MM, vma: Vma, addr: int) -> None:
+    from .mm import Pte
+    pte = parent.ptes[addr]
+    folio = pte.folio
+    if folio is None or pte.special:
+        child.ptes[addr] = Pte(pte.pfn, folio, write=pte.write, dirty=pte.dirty, special=pte.special)
+        return
+    cow = is_cow_mapping(vma.flags)
+    if folio.anon and cow and _needs_copy_for_child(k, parent, folio):
+        new = k.alloc(vma)
+        new.anon = True
+        new.anon_exclusive = True
+        new.data = folio.data
+        k.set_pte(child, addr, new, write=bool(vma.flags & VM.WRITE), dirty=True, new_ref=False)
+        k.trace("fork", f"page {addr}: pinned anon pfn {folio.pfn} copied for the child (pfn {new.pfn})")
+        return
+    if cow:
+        pte.write = False  # both sides write-protected: the next write breaks COW
+        if folio.anon:
+            folio.anon_exclusive = False
+    k.set_pte(child, addr, folio, write=pte.write, dirty=pte.dirty, new_ref=True)
+
+
+def _needs_copy_for_child(k: Kernel, parent: MM, folio) -> bool:  # type: ignore[no-untyped-def]
+    if k.has("anon_exclusive"):
+        # page_try_dup_anon_rmap(): an exclusive anon page that may be pinned cannot be shared
+        return folio.anon_exclusive and folio.maybe_dma_pinned()
+    if k.has("fork_copy_pinned"):
+        # page_needs_cow_for_dma(): only once the mm has ever pinned (MMF_HAS_PINNED)
+        return parent.has_pinned and folio.maybe_dma_pinned()
+    return False
+
+
+def exit_mm(k: Kernel, mm: MM) -> None:
+    """exit_mmap(): every mapping goes; pins taken by drivers stay with the drivers."""
+    for addr in list(mm.ptes):
+        k.zap_pte(mm, addr)
+    mm.vmas.clear()
+    mm.exited = True
+    k.trace("exit", f"process {mm.pid} exits")

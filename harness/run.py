@@ -1,0 +1,326 @@
+"""The runner: executes a scenario on a kernel profile and returns a Run.
+
+Deterministic: the same scenario on the same profile gives the same Run. A call that does
+not terminate is recorded as the run's `livelock` and ends the run (the process would be
+stuck in the kernel); whatever is still held is then released, so properties can look at
+the final state.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from . import scenario as sc
+from .model.budget import Budget, Livelock
+from .model.callers import CALLERS, call_api, populate
+from .model.flags import FOLL, Errno, foll_from_names, foll_names
+from .model.gup import gup_put_folio
+from .model.kernel import Kernel
+from .model.kernels import Profile, get_profile
+from .model.memory import Folio
+from .model.mm import MM, is_cow_mapping
+from .model.trace import Event
+from .model import vmops
+from .observe import PageObservation, StepObservation
+
+
+@attrs.frozen
+class Grab:
+    """One page a GUP call returned."""
+
+    addr: int
+    pfn: int
+    zero: bool
+    anon: bool
+    #: the page's VMA is a COW mapping (private, may be written)
+    cow_mapping: bool
+    #: the page's placement when it was returned
+    zone: str
+    migratetype: str
+
+
+@attrs.define
+class OpResult:
+    index: int
+    op: sc.Op
+    #: page count or -errno; None for operations without a result
+    result: int | None = None
+    #: the FOLL flags GUP ran with (callers' and API's flags included); 0 for non-GUP ops
+    flags: FOLL = FOLL(0)
+    #: the pages the call returned, held or not
+    grabbed: tuple[Grab, ...] = ()
+    #: where this op's events start and end in Run.trace
+    events: tuple[int, int] = (0, 0)
+    not_applicable: str | None = None
+
+
+@attrs.define(eq=False)
+class Run:
+    scenario: sc.Scenario
+    profile: Profile
+    results: list[OpResult]
+    trace: list[Event]
+    livelock: Livelock | None
+    observations: list[StepObservation]
+    #: the machine after the run and after everything held was released
+    kernel: Kernel
+    #: op index -> pages still held when the scenario ended (released by the runner afterwards)
+    held_at_end: dict[int, list[int]]
+    #: folio pfn -> (refcount, pincount) right after the layout was mapped
+    baseline: dict[int, tuple[int, int]]
+    not_applicable: str | None = None
+
+    def events_of(self, result: OpResult) -> list[Event]:
+        return self.trace[result.events[0]:result.events[1]]
+
+
+class NotApplicable(Exception):
+    """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.7)."""
+
+
+def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
+                 trace: bool = True) -> Run:
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    k = Kernel(profile=profile)
+    if budget != "default":
+        k.budget = Budget(budget)  # type: ignore[arg-type]
+    k.trace.enabled = trace
+    mm0 = MM(pid=0)
+    k.mms[0] = mm0
+    vmops.mmap_layout(k, mm0, scenario.layout)
+    baseline = {f.pfn: (f.refcount, f.pincount) for f in k.mem.live()}
+    executor = _Executor(k, scenario)
+    observations: list[StepObservation] = []
+    _, previous = observe(k, scenario.span, None)
+    livelock: Livelock | None = None
+    not_applicable: str | None = None
+    for index, op in enumerate(scenario.ops):
+        start = len(k.trace.events)
+        result = OpResult(index, op)
+        executor.results.append(result)
+        try:
+            executor.execute(index, op, result)
+        except Livelock as exc:
+            livelock = exc
+            result.events = (start, len(k.trace.events))
+            break
+        except NotApplicable as exc:
+            result.not_applicable = not_applicable = str(exc)
+            result.events = (start, len(k.trace.events))
+            break
+        result.events = (start, len(k.trace.events))
+        now, previous = observe(k, scenario.span, previous)
+        observations.append(StepObservation(index, result.result, now))
+    held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
+    executor.release_all()
+    return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
+               held_at_end, baseline, not_applicable)
+
+
+class _Executor:
+    def __init__(self, k: Kernel, scenario: sc.Scenario) -> None:
+        self.k = k
+        self.scenario = scenario
+        self.results: list[OpResult] = []
+        #: op index -> (pages held, FOLL_PIN or FOLL_GET)
+        self.held: dict[int, list[Folio]] = {}
+        self.held_kind: dict[int, FOLL] = {}
+
+    def mm(self, process: int) -> MM | None:
+        mm = self.k.mms.get(process)
+        return None if mm is None or mm.exited else mm
+
+    def execute(self, index: int, op: sc.Op, result: OpResult) -> None:
+        k = self.k
+        k.trace("op", f"op {index}: {describe_op(op)}")
+        k.trace.depth += 1
+        try:
+            self._execute(index, op, result)
+        finally:
+            k.trace.depth -= 1
+        if result.result is not None:
+            k.trace("return", f"= {format_result(result.result)}")
+
+    def _execute(self, index: int, op: sc.Op, result: OpResult) -> None:
+        k = self.k
+        if isinstance(op, sc.Gup):
+            self._gup(index, op, result)
+            return
+        if isinstance(op, sc.Release):
+            pages = self.held.pop(op.of, [])
+            kind = self.held_kind.pop(op.of, FOLL.PIN)
+            for folio in pages:
+                gup_put_folio(k, folio, kind)
+            result.result = len(pages)
+            return
+        if isinstance(op, (sc.DmaWrite, sc.DmaRead)):
+            pages = self.held.get(op.of, [])
+            if op.index >= len(pages):
+                result.result = -Errno.EFAULT
+                return
+            folio = pages[op.index]
+            if isinstance(op, sc.DmaWrite):
+                folio.data = k.new_token()
+                folio.dirty = True
+                k.trace("dma", f"device writes {folio.data} into pfn {folio.pfn}")
+            else:
+                k.trace("dma", f"device reads {folio.data} from pfn {folio.pfn}")
+            result.result = 0
+            return
+        if isinstance(op, sc.Fork):
+            parent = self.mm(op.process)
+            if parent is not None:
+                vmops.fork(k, parent, len(k.mms))
+            return
+        mm = self.mm(getattr(op, "process", 0))
+        if mm is None:
+            result.result = -Errno.EFAULT  # the process has exited
+            return
+        if isinstance(op, sc.CpuRead):
+            result.result = vmops.cpu_access(k, mm, op.page, write=False)
+        elif isinstance(op, sc.CpuWrite):
+            result.result = vmops.cpu_access(k, mm, op.page, write=True)
+        elif isinstance(op, sc.Exit):
+            vmops.exit_mm(k, mm)
+        elif isinstance(op, sc.Munmap):
+            result.result = vmops.munmap(k, mm, op.start, op.pages)
+        elif isinstance(op, sc.Mprotect):
+            result.result = vmops.mprotect(k, mm, op.start, op.pages, op.prot)
+        elif isinstance(op, sc.MadvDontneed):
+            result.result = vmops.madv_dontneed(k, mm, op.start, op.pages)
+        else:  # pragma: no cover - validate() keeps this out
+            raise TypeError(op)
+
+    def _gup(self, index: int, op: sc.Gup, result: OpResult) -> None:
+        k = self.k
+        caller = CALLERS[op.api]
+        flags = foll_from_names(op.flags) | caller.flags
+        _check_applicable(k.profile, caller.api, flags)
+        mm = self.mm(op.process)
+        if mm is None:
+            result.result = -Errno.ESRCH
+            return
+        hook = None
+        if op.interleave:
+            def hook() -> None:
+                for inner_index, inner in enumerate(op.interleave):
+                    self._execute(index, inner, OpResult(inner_index, inner))
+        if caller.populate:
+            result.flags = flags
+            result.result = populate(k, mm, op.start, op.pages, flags)
+            return
+        pages: list[Folio] = []
+        k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
+                + (f" for {caller.name}" if caller.name != caller.api else ""))
+        k.trace.depth += 1
+        try:
+            ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
+        finally:
+            k.trace.depth -= 1
+        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        result.flags = flags | kind
+        result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(pages[:max(ret, 0)]))
+        if ret > 0 and caller.all_or_nothing and ret < op.pages:
+            k.trace("call", f"{caller.name}: {ret} of {op.pages} pages is a failure: unpin them")
+            for folio in pages[:ret]:
+                gup_put_folio(k, folio, kind)
+            ret = -Errno.EFAULT
+        elif ret > 0 and caller.dma is not None:
+            for folio in pages[:ret]:
+                if caller.dma == "write":
+                    folio.data = k.new_token()
+                    folio.dirty = True
+            k.trace("dma", f"{caller.name}: device {'writes' if caller.dma == 'write' else 'reads'} {ret} page(s)")
+        if ret > 0 and caller.holds:
+            self.held[index] = pages[:ret]
+            self.held_kind[index] = kind
+        elif ret > 0:
+            for folio in pages[:ret]:
+                gup_put_folio(k, folio, kind)
+        if ret <= 0 and caller.error is not None:
+            ret = caller.error
+        result.result = ret
+
+    def release_all(self) -> None:
+        """What a process exit or driver teardown does: every remaining pin/reference goes."""
+        for index in sorted(self.held):
+            for folio in self.held[index]:
+                gup_put_folio(self.k, folio, self.held_kind[index])
+        self.held.clear()
+
+
+def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
+    if api.startswith("pin_") and not profile.has("foll_pin"):
+        raise NotApplicable(f"{api} does not exist before v5.7 (FOLL_PIN, eddb1c228f79)")
+    if flags & FOLL.PIN and not profile.has("foll_pin"):
+        raise NotApplicable("FOLL_PIN does not exist before v5.7 (eddb1c228f79)")
+    if flags & FOLL.LONGTERM and not profile.has("foll_longterm"):
+        raise NotApplicable("FOLL_LONGTERM does not exist before v5.2 (932f4a630a69)")
+
+
+def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
+    vma = mm.find_vma(addr)
+    cow = vma is not None and is_cow_mapping(vma.flags)
+    return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype)
+
+
+def _names(flags: FOLL) -> str:
+    return foll_names(flags)
+
+
+def observe(k: Kernel, span: int, previous: dict[int, int] | None
+            ) -> tuple[tuple[PageObservation, ...], dict[int, int]]:
+    """What /proc/self/pagemap and /proc/kpageflags would show for process 0's test area,
+    and the PFN at each present address (to judge identity at the next observation)."""
+    mm = k.mms[0]
+    pages = []
+    pfns: dict[int, int] = {}
+    for addr in range(span):
+        pte = None if mm.exited else mm.ptes.get(addr)
+        if pte is None:
+            pages.append(PageObservation(present=False))
+            continue
+        pfns[addr] = pte.pfn
+        before = None if previous is None else previous.get(addr)
+        identity = "new" if before is None else "same" if before == pte.pfn else "replaced"
+        folio = pte.folio
+        if folio is None:  # PFN map: no struct page behind it
+            pages.append(PageObservation(present=True, identity=identity))
+            continue
+        pages.append(PageObservation(
+            present=True,
+            zero=folio.is_zero,
+            anon=folio.anon,
+            # pagemap's "exclusively mapped" bit is page_mapcount() == 1; the zero page has no struct
+            # page for pagemap (vm_normal_page() is NULL), so never
+            mapped_once=not folio.is_zero and folio.mapcount == 1,
+            identity=identity,
+        ))
+    return tuple(pages), pfns
+
+
+def describe_op(op: sc.Op) -> str:
+    name = sc.OP_NAMES[type(op)]
+    fields = {f.name: getattr(op, f.name) for f in attrs.fields(type(op))}
+    parts = []
+    for key, value in fields.items():
+        if key == "interleave" and not value:
+            continue
+        if key == "process" and value == 0:
+            continue
+        if key == "flags":
+            value = "|".join(value) if value else "0"
+        if key == "interleave":
+            value = "[" + "; ".join(describe_op(v) for v in value) + "]"
+        parts.append(f"{key}={value}")
+    return f"{name}({', '.join(parts)})"
+
+
+def format_result(value: int) -> str:
+    if value < 0:
+        try:
+            return f"-{Errno(-value).name}"
+        except ValueError:
+            return str(value)
+    return str(value)

@@ -1,0 +1,298 @@
+"""Scenarios: what a test does, as plain data.
+
+A scenario is a layout (the VMAs of one process, with how their pages were faulted
+in beforehand) and a sequence of operations. It is frozen, comparable and
+JSON-serialisable, so that a shrunk counterexample can be stored as a regression
+file and replayed years later, independently of Hypothesis' internal encoding.
+
+Addresses are page numbers (4 KiB pages) relative to the start of the test area.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+
+PROTS = ("rw", "r", "none")
+SHARES = ("private", "shared")
+#: anon: anonymous memory (MAP_SHARED|MAP_ANONYMOUS is shmem inside the kernel);
+#: shmem: a memfd/tmpfs file; file: a file on a writeback filesystem (ext4);
+#: pfnmap: a VM_IO|VM_PFNMAP driver mapping without struct pages.
+BACKINGS = ("anon", "shmem", "file", "pfnmap")
+PLACEMENTS = ("normal", "movable", "cma")
+#: per-page state before the operations run: untouched, read-faulted, written.
+FAULT_CHARS = "-rw"
+
+#: GUP entry points as the kernel exports them.
+KERNEL_APIS = (
+    "get_user_pages",
+    "pin_user_pages",
+    "get_user_pages_fast",
+    "pin_user_pages_fast",
+    "get_user_pages_remote",
+    "pin_user_pages_remote",
+)
+#: Userspace-reachable callers: each is a fixed GUP call (see harness/model/callers.py).
+CALLER_APIS = (
+    "io_uring_register_buffers",
+    "odirect_read",
+    "odirect_write",
+    "process_vm_readv",
+    "process_vm_writev",
+    "vmsplice",
+    "proc_mem_write",
+    "proc_mem_read",
+    "madv_populate_read",
+    "madv_populate_write",
+)
+APIS = KERNEL_APIS + CALLER_APIS
+
+#: FOLL flags a caller may name. FOLL_GET/FOLL_PIN are normally set by the API itself;
+#: a caller naming them is one of the invalid mixes is_valid_gup_args() refuses.
+CALLER_FLAGS = (
+    "FOLL_WRITE",
+    "FOLL_FORCE",
+    "FOLL_LONGTERM",
+    "FOLL_GET",
+    "FOLL_PIN",
+    "FOLL_NOFAULT",
+    "FOLL_ANON",
+)
+
+#: GUP retry points at which an Interleave operation can run (see Gup.interleave).
+RETRY_POINTS = ("after_fault",)
+
+
+@attrs.frozen
+class Vma:
+    """One mapping of the layout."""
+
+    start: int
+    pages: int
+    prot: str = "rw"
+    share: str = "private"
+    backing: str = "anon"
+    #: one character per page from FAULT_CHARS; "" means all untouched. Faults are
+    #: applied with write permission and the protection is set afterwards, as a
+    #: program that fills a buffer and then mprotects it would.
+    faulted: str = ""
+    placement: str = "normal"
+
+    @property
+    def end(self) -> int:
+        return self.start + self.pages
+
+    def fault_of(self, index: int) -> str:
+        return self.faulted[index] if self.faulted else "-"
+
+
+@attrs.frozen
+class Gup:
+    """A get/pin call. The returned pages are held until a Release names this op."""
+
+    api: str
+    start: int
+    pages: int
+    flags: tuple[str, ...] = ()
+    #: operations run at GUP's first retry point (after a fault, before the page is
+    #: looked up again): how a race such as Dirty COW becomes a plain, shrinkable scenario.
+    interleave: tuple["Op", ...] = ()
+    process: int = 0
+
+
+@attrs.frozen
+class Release:
+    """Unpin (FOLL_PIN) or put (FOLL_GET) every page an earlier Gup op still holds."""
+
+    of: int
+
+
+@attrs.frozen
+class CpuRead:
+    page: int
+    process: int = 0
+
+
+@attrs.frozen
+class CpuWrite:
+    page: int
+    process: int = 0
+
+
+@attrs.frozen
+class DmaWrite:
+    """A device writes through the pin held by op `of`, into its `index`-th page."""
+
+    of: int
+    index: int = 0
+
+
+@attrs.frozen
+class DmaRead:
+    of: int
+    index: int = 0
+
+
+@attrs.frozen
+class Fork:
+    """The process forks; the child becomes process number (number of forks so far)."""
+
+    process: int = 0
+
+
+@attrs.frozen
+class Exit:
+    process: int
+
+
+@attrs.frozen
+class Munmap:
+    start: int
+    pages: int
+    process: int = 0
+
+
+@attrs.frozen
+class Mprotect:
+    start: int
+    pages: int
+    prot: str
+    process: int = 0
+
+
+@attrs.frozen
+class MadvDontneed:
+    start: int
+    pages: int
+    process: int = 0
+
+
+Op = Union[Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed]
+OP_CLASSES: tuple[type, ...] = (
+    Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed,
+)
+#: JSON tag of each operation class.
+OP_NAMES: dict[type, str] = {
+    Gup: "gup",
+    Release: "release",
+    CpuRead: "cpu_read",
+    CpuWrite: "cpu_write",
+    DmaWrite: "dma_write",
+    DmaRead: "dma_read",
+    Fork: "fork",
+    Exit: "exit",
+    Munmap: "munmap",
+    Mprotect: "mprotect",
+    MadvDontneed: "madv_dontneed",
+}
+
+
+@attrs.frozen
+class Scenario:
+    layout: tuple[Vma, ...]
+    ops: tuple[Op, ...]
+
+    def vma_at(self, page: int) -> Vma | None:
+        for vma in self.layout:
+            if vma.start <= page < vma.end:
+                return vma
+        return None
+
+    @property
+    def span(self) -> int:
+        """Number of pages from 0 to the end of the last VMA."""
+        return max((v.end for v in self.layout), default=0)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot exist; `where` names the field (e.g. 'layout[1].pages')."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+def validate(scenario: Scenario) -> Scenario:
+    """Check that the scenario describes something a process can do; raise ScenarioError."""
+    if not scenario.layout:
+        raise ScenarioError("layout", "needs at least one VMA")
+    previous: Vma | None = None
+    for i, vma in enumerate(scenario.layout):
+        _validate_vma(f"layout[{i}]", vma)
+        if previous is not None and vma.start < previous.end:
+            raise ScenarioError(f"layout[{i}].start", f"VMA at page {vma.start} overlaps or precedes the previous one (ends at {previous.end}); list VMAs in address order without overlap")
+        previous = vma
+    processes = 1
+    gups: dict[int, Gup] = {}
+    released: set[int] = set()
+    for i, op in enumerate(scenario.ops):
+        processes = _validate_op(f"ops[{i}]", i, op, processes, gups, released)
+    return scenario
+
+
+def _validate_vma(where: str, vma: Vma) -> None:
+    if vma.start < 0:
+        raise ScenarioError(f"{where}.start", "must be >= 0")
+    if vma.pages < 1:
+        raise ScenarioError(f"{where}.pages", "a VMA needs at least one page")
+    _choice(f"{where}.prot", vma.prot, PROTS)
+    _choice(f"{where}.share", vma.share, SHARES)
+    _choice(f"{where}.backing", vma.backing, BACKINGS)
+    _choice(f"{where}.placement", vma.placement, PLACEMENTS)
+    if vma.faulted:
+        if len(vma.faulted) != vma.pages:
+            raise ScenarioError(f"{where}.faulted", f"has {len(vma.faulted)} characters for {vma.pages} pages")
+        bad = set(vma.faulted) - set(FAULT_CHARS)
+        if bad:
+            raise ScenarioError(f"{where}.faulted", f"unknown page state {sorted(bad)[0]!r} (use one of {FAULT_CHARS!r})")
+    if vma.backing == "pfnmap":
+        if vma.faulted.strip("-"):
+            raise ScenarioError(f"{where}.faulted", "a PFN map has no struct pages to fault in (its PTEs are set up by the driver)")
+        if vma.placement != "normal":
+            raise ScenarioError(f"{where}.placement", "a PFN map is device memory, not normal/movable/CMA RAM")
+
+
+def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int, Gup], released: set[int]) -> int:
+    process = getattr(op, "process", 0)
+    if not 0 <= process < processes:
+        raise ScenarioError(f"{where}.process", f"process {process} does not exist at this point (there are {processes})")
+    if isinstance(op, Gup):
+        _choice(f"{where}.api", op.api, APIS)
+        for j, flag in enumerate(op.flags):
+            _choice(f"{where}.flags[{j}]", flag, CALLER_FLAGS)
+        if op.start < 0:
+            raise ScenarioError(f"{where}.start", "must be >= 0")
+        if op.pages < 1:
+            raise ScenarioError(f"{where}.pages", "a call covers at least one page")
+        for j, inner in enumerate(op.interleave):
+            if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed)):
+                raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed)")
+            _validate_op(f"{where}.interleave[{j}]", index, inner, processes, gups, released)
+        gups[index] = op
+    elif isinstance(op, (Release, DmaRead, DmaWrite)):
+        if op.of not in gups:
+            raise ScenarioError(f"{where}.of", f"op {op.of} is not an earlier gup operation")
+        if op.of in released:
+            raise ScenarioError(f"{where}.of", f"the pages of op {op.of} were already released")
+        if isinstance(op, Release):
+            released.add(op.of)
+        elif not 0 <= op.index < gups[op.of].pages:
+            raise ScenarioError(f"{where}.index", f"op {op.of} covers {gups[op.of].pages} pages")
+    elif isinstance(op, (Munmap, Mprotect, MadvDontneed)):
+        if op.start < 0 or op.pages < 1:
+            raise ScenarioError(f"{where}", "needs start >= 0 and pages >= 1")
+        if isinstance(op, Mprotect):
+            _choice(f"{where}.prot", op.prot, PROTS)
+    elif isinstance(op, (CpuRead, CpuWrite)):
+        if op.page < 0:
+            raise ScenarioError(f"{where}.page", "must be >= 0")
+    elif isinstance(op, Fork):
+        return processes + 1
+    return processes
+
+
+def _choice(where: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ScenarioError(where, f"unknown value {value!r} (expected one of: {', '.join(allowed)})")

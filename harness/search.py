@@ -1,0 +1,100 @@
+"""The property search: Hypothesis drives scenarios through the model on one profile until a
+property fails, then shrinks the failure. Shared by `gupharness hunt`, the pytest property
+tests and the benchmark, so all three see the same counterexamples."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import attrs
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from .model.kernels import Profile, get_profile
+from .run import Run, run_scenario
+from .scenario import Scenario
+
+
+class PropertyFailed(AssertionError):
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
+        self.failures = failures
+
+
+@attrs.define
+class SearchResult:
+    profile: Profile
+    properties: tuple[str, ...]
+    #: the shrunk counterexample, or None when every example held
+    counterexample: Scenario | None
+    run: Run | None
+    failures: dict[str, str]
+    #: examples run before the first failure (or in all, when none failed)
+    examples_to_failure: int
+    examples: int
+    seconds_to_failure: float | None
+    seconds: float
+
+
+def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] | None = None, *,
+           strategy: st.SearchStrategy[Scenario] | None = None,
+           max_examples: int | None = None, seed: int | None = None,
+           base_settings: settings | None = None,
+           database: object = "default") -> SearchResult:
+    """Search for a scenario that breaks one of the named properties (default: all)."""
+    from properties import PROPERTIES, check_all
+    from strategies import scenarios
+
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    names = tuple(property_names) if property_names else tuple(PROPERTIES)
+    for name in names:
+        if name not in PROPERTIES:
+            from properties import UnknownProperty
+            raise UnknownProperty(name)
+    strategy = strategy if strategy is not None else scenarios()
+    state: dict = {"count": 0, "first": None, "first_t": None, "last": None}
+    started = time.perf_counter()
+
+    def check(scenario: Scenario) -> None:
+        state["count"] += 1
+        run = run_scenario(scenario, profile, trace=False)
+        if run.not_applicable:
+            return
+        verdicts = check_all(run, names)
+        failures = {k: v for k, v in verdicts.items() if v is not None}
+        if failures:
+            if state["first"] is None:
+                state["first"] = state["count"]
+                state["first_t"] = time.perf_counter() - started
+            state["last"] = scenario
+            raise PropertyFailed(failures)
+
+    chosen = base_settings if base_settings is not None else settings()
+    overrides: dict = {"deadline": None,
+                       "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+                       "phases": [p for p in Phase if p is not Phase.explain]}
+    if max_examples is not None:
+        overrides["max_examples"] = max_examples
+    if database != "default":
+        overrides["database"] = database
+    if seed is not None:
+        overrides["derandomize"] = False
+    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except PropertyFailed:
+        pass
+    seconds = time.perf_counter() - started
+    counterexample = state["last"]
+    if counterexample is None:
+        return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
+    run = run_scenario(counterexample, profile)
+    verdicts = check_all(run, names)
+    failures = {k: v for k, v in verdicts.items() if v is not None}
+    return SearchResult(profile, names, counterexample, run, failures, state["first"], state["count"],
+                        state["first_t"], seconds)
