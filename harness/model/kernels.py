@@ -76,6 +76,12 @@ class Step:
     on: tuple[str, ...] = ()
     off: tuple[str, ...] = ()
     note: str = ""
+    #: the commit that made this step's change to a switch, where it is not the switch's own
+    #: (a fix that turns a bug switch off, a later patch that supersedes a behaviour)
+    commits: dict[str, str] = attrs.field(factory=dict)
+
+    def commit_of(self, switch: str) -> str:
+        return self.commits.get(switch, SWITCHES[switch].commit)
 
 
 #: Ordered timeline. Each profile is the cumulative effect of the steps up to it.
@@ -86,12 +92,14 @@ TIMELINE: tuple[Step, ...] = (
     Step("v5.19-rc1", on=("pinnable_pageblock_cma", "zero_page_unpinnable"),
          note="1c563432588d: FOLL_LONGTERM on the zero page livelocks"),
     Step("v5.19", on=("anon_exclusive",), off=("zero_page_unpinnable",),
-         note="034e5afad921 re-allows pinning of zero pfns; PG_anon_exclusive"),
+         note="034e5afad921 re-allows pinning of zero pfns; PG_anon_exclusive",
+         commits={"zero_page_unpinnable": "034e5afad921"}),
     Step("mainline", on=("force_write_exclusive_anon", "longterm_eagain", "longterm_requires_pin",
                          "unshare_ro_longterm_cow", "valid_gup_args", "zero_page_pin_uncounted",
                          "no_longterm_write_writeback"),
          off=("foll_cow",),
-         note="today's rules"),
+         note="today's rules",
+         commits={"foll_cow": "5535be309971"}),
 )
 
 

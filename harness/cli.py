@@ -1,0 +1,217 @@
+"""gupharness: the command line.
+
+Exit status: 0 = every property holds / every recorded expectation is met; 1 = a property
+fails or an expectation is violated (a counterexample was found); 2 = bad input or usage,
+with one line on stderr saying what and where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn, Sequence
+
+from properties.registry import UnknownProperty
+
+from . import report
+from .regression import RegressionError
+from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
+
+
+class UsageError(Exception):
+    """Bad input or usage: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gupharness", description="Property-based regression harness for get_user_pages.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    kernels = sub.add_parser("kernels", help="list the kernel profiles and their switches")
+    kernels.add_argument("--verbose", "-v", action="store_true", help="show what each step of the timeline changes")
+    kernels.add_argument("--json", action="store_true")
+
+    hunt = sub.add_parser("hunt", help="search for a counterexample on one kernel profile")
+    hunt.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
+    hunt.add_argument("--property", action="append", dest="properties", help="only this property (repeatable)")
+    hunt.add_argument("--max-examples", type=int, default=1000)
+    hunt.add_argument("--seed", type=int, default=None)
+    hunt.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
+    hunt.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    hunt.add_argument("--json", action="store_true")
+
+    replay = sub.add_parser("replay", help="run regression files and check their expectations")
+    replay.add_argument("files", nargs="+")
+    replay.add_argument("--kernel", default=None, help="a profile name, or 'all'; checks every property there "
+                        "(default: the file's recorded expectation on every profile)")
+    replay.add_argument("--trace", action="store_true", help="render each run step by step")
+    replay.add_argument("--json", action="store_true")
+
+    bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
+    bisect.add_argument("file")
+    bisect.add_argument("--property", default=None, help="bisect this property (default: any property)")
+    bisect.add_argument("--json", action="store_true")
+
+    properties = sub.add_parser("properties", help="list the properties")
+    properties.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except UnknownProfile as exc:
+        print(f"gupharness: {exc}", file=sys.stderr)
+        return 2
+    except (UnknownProperty, RegressionError) as exc:
+        print(f"gupharness: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    if args.json:
+        out = []
+        previous = None
+        for step in TIMELINE:
+            profile = PROFILES[step.name]
+            entry: dict[str, Any] = {"name": profile.name, "switches": sorted(profile.switches), "note": step.note}
+            if previous is not None:
+                on, off = changes_between(previous, profile)
+                entry["on"] = [s.name for s in on]
+                entry["off"] = [s.name for s in off]
+            out.append(entry)
+            previous = profile
+        print(json.dumps({"profiles": out, "switches": {n: {"commit": s.commit, "release": s.release,
+                                                             "summary": s.summary} for n, s in SWITCHES.items()}},
+                         indent=2))
+        return 0
+    report.console().print(report.timeline_table(verbose=args.verbose))
+    return 0
+
+
+def cmd_properties(args: argparse.Namespace) -> int:
+    from properties import PROPERTIES
+    if args.json:
+        print(json.dumps({p.name: p.doc.strip() for p in PROPERTIES.values()}, indent=2))
+        return 0
+    con = report.console()
+    for prop in PROPERTIES.values():
+        con.print(f"[bold]{prop.name}[/bold]: {prop.doc.strip()}\n")
+    return 0
+
+
+def cmd_hunt(args: argparse.Namespace) -> int:
+    from properties import get_property
+
+    from .regression import save_counterexample
+    from .search import search
+
+    profile = get_profile(args.kernel)
+    for name in args.properties or ():
+        get_property(name)
+    if args.max_examples < 1:
+        raise UsageError("gupharness hunt: --max-examples must be at least 1")
+    result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
+    saved = None
+    if result.counterexample is not None and not args.no_save:
+        saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
+                                    f"gupharness hunt --kernel {profile.name}"
+                                    + (f" --seed {args.seed}" if args.seed is not None else ""))
+    if args.json:
+        from .serialize import to_data
+        print(json.dumps({
+            "kernel": profile.name,
+            "properties": list(result.properties),
+            "examples": result.examples,
+            "examples_to_failure": result.examples_to_failure if result.counterexample else None,
+            "seconds": round(result.seconds, 3),
+            "failures": result.failures,
+            "counterexample": to_data(result.counterexample) if result.counterexample else None,
+            "saved": str(saved) if saved else None,
+        }, indent=2))
+        return 1 if result.counterexample else 0
+    con = report.console()
+    if result.counterexample is None or result.run is None:
+        con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
+                  f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
+        return 0
+    con.print(report.counterexample(result.run, result.failures))
+    con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
+              f"({result.seconds:.2f} s)")
+    if saved is not None:
+        con.print(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace")
+    return 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .regression import check, load
+
+    regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
+    if args.kernel is not None and args.kernel != "all":
+        get_profile(args.kernel)
+    con = report.console()
+    failed = False
+    out = []
+    for path, reg in regs:
+        profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
+        for profile in profiles:
+            expected = reg.expected_failures(profile) if args.kernel is None else frozenset()
+            verdict = check(reg.scenario, profile, expected)
+            ok = verdict.ok
+            failed |= not ok
+            out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
+                        "expected_failures": sorted(expected)})
+            if args.json:
+                continue
+            mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
+            what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
+            expectation = "" if args.kernel is not None else f" (expected: {', '.join(sorted(expected)) or 'all hold'})"
+            con.print(f"{mark} {path} on {profile}: {what}{expectation}")
+            if not ok and args.kernel is None:
+                con.print(f"    {verdict.explain()}")
+            if args.trace:
+                con.print(report.trace_view(verdict.run))
+                if verdict.failures:
+                    con.print(report.counterexample(verdict.run, verdict.failures))
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 1 if failed else 0
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from properties import get_property
+
+    from .bisect import bisect
+    from .regression import load
+
+    reg = load(args.file)
+    if args.property is not None:
+        get_property(args.property)
+    result = bisect(reg.scenario, args.property)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        report.console().print(result.render(args.file))
+    return 0
+
+
+COMMANDS = {
+    "kernels": cmd_kernels,
+    "hunt": cmd_hunt,
+    "replay": cmd_replay,
+    "bisect": cmd_bisect,
+    "properties": cmd_properties,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""pytest plugin: collects regressions/*.json as test items, one per file and kernel profile.
+
+An item id reads `regressions/zero-pfn-longterm-livelock.json::v5.19-rc1`. A failing item
+says which property broke on which kernel, and how. Files under regressions/pending/ (fresh,
+not yet reviewed counterexamples) are not collected; promoting one is moving it up a level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from .model.kernels import PROFILE_NAMES
+from .regression import PENDING, Regression, RegressionError, check, load
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix == ".json" and file_path.parent.name == "regressions" and PENDING not in file_path.parts:
+        return RegressionFile.from_parent(parent, path=file_path)
+    return None
+
+
+class RegressionFileError(Exception):
+    pass
+
+
+class RegressionFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            reg = load(self.path)
+        except RegressionError as exc:
+            raise RegressionFileError(str(exc)) from None
+        for profile in PROFILE_NAMES:
+            yield RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, RegressionFileError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+
+class RegressionMismatch(AssertionError):
+    pass
+
+
+class RegressionItem(pytest.Item):
+    def __init__(self, *, regression: Regression, profile: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.regression = regression
+        self.profile = profile
+
+    def runtest(self) -> None:
+        verdict = check(self.regression.scenario, self.profile, self.regression.expected_failures(self.profile))
+        if not verdict.ok:
+            raise RegressionMismatch(f"{self.regression.title}\n{verdict.explain()}\n"
+                                     f"replay: gupharness replay {self.path} --kernel {self.profile} --trace")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, RegressionMismatch):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.profile}"

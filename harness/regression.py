@@ -1,0 +1,201 @@
+"""Regression files: a counterexample worth keeping, as plain JSON.
+
+    {
+      "format": 1,
+      "title": "...",
+      "origin": {"commits": ["1c563432588d"], "thread": "...", "found_by": "..."},
+      "scenario": {"layout": [...], "ops": [...]},
+      "expect": {"default": [], "v5.19-rc1": ["terminates"]}
+    }
+
+`expect` lists, per kernel profile, the properties that must FAIL there; every other
+property must hold. Profiles not named use "default". The format is independent of
+Hypothesis' internal encoding, so a file keeps replaying across Hypothesis upgrades.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import scenario as sc
+from .model.kernels import PROFILE_NAMES, Profile, get_profile
+from .run import Run, run_scenario
+from .serialize import ScenarioFormatError, from_data, to_data
+
+FORMAT_VERSION = 1
+PENDING = "pending"
+
+
+class RegressionError(ValueError):
+    """A regression file that cannot be used; str() is one line naming the file and field."""
+
+
+@attrs.frozen
+class Regression:
+    title: str
+    scenario: sc.Scenario
+    expect: dict[str, tuple[str, ...]]
+    origin: dict[str, Any] = attrs.field(factory=dict)
+
+    def expected_failures(self, profile: str) -> frozenset[str]:
+        return frozenset(self.expect.get(profile, self.expect.get("default", ())))
+
+    def profiles(self) -> tuple[str, ...]:
+        return PROFILE_NAMES
+
+
+def load(path: str | Path) -> Regression:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RegressionError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegressionError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return from_json_data(data, str(path))
+
+
+def from_json_data(data: Any, where: str) -> Regression:
+    from properties import PROPERTIES
+
+    if not isinstance(data, dict):
+        raise RegressionError(f"{where}: expected a JSON object")
+    if "format" not in data:
+        raise RegressionError(f"{where}: format: missing (this reader knows format {FORMAT_VERSION})")
+    if data["format"] != FORMAT_VERSION or isinstance(data["format"], bool):
+        raise RegressionError(f"{where}: format: unknown version {data['format']!r} (this reader knows {FORMAT_VERSION})")
+    unknown = set(data) - {"format", "title", "origin", "scenario", "expect"}
+    if unknown:
+        raise RegressionError(f"{where}: {sorted(unknown)[0]}: unknown field")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise RegressionError(f"{where}: title: must be a non-empty string")
+    origin = data.get("origin", {})
+    if not isinstance(origin, dict):
+        raise RegressionError(f"{where}: origin: must be an object")
+    try:
+        scenario = from_data(data.get("scenario"), "scenario")
+    except (ScenarioFormatError, sc.ScenarioError) as exc:
+        raise RegressionError(f"{where}: {exc}") from None
+    expect_data = data.get("expect", {"default": []})
+    if not isinstance(expect_data, dict):
+        raise RegressionError(f"{where}: expect: must be an object of profile -> [property, ...]")
+    expect: dict[str, tuple[str, ...]] = {}
+    for profile, names in expect_data.items():
+        if profile != "default" and profile not in PROFILE_NAMES:
+            raise RegressionError(f"{where}: expect.{profile}: unknown kernel profile (known: {', '.join(PROFILE_NAMES)})")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise RegressionError(f"{where}: expect.{profile}: must be a list of property names")
+        for name in names:
+            if name not in PROPERTIES:
+                raise RegressionError(f"{where}: expect.{profile}: unknown property {name!r} (known: {', '.join(PROPERTIES)})")
+        expect[profile] = tuple(names)
+    return Regression(title, scenario, expect, origin)
+
+
+def to_json_data(reg: Regression) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "title": reg.title,
+        "origin": reg.origin,
+        "scenario": to_data(reg.scenario),
+        "expect": {k: list(v) for k, v in reg.expect.items()},
+    }
+
+
+def dumps(reg: Regression) -> str:
+    return json.dumps(to_json_data(reg), indent=2) + "\n"
+
+
+@attrs.frozen
+class Verdict:
+    profile: str
+    run: Run
+    failures: dict[str, str]
+    expected: frozenset[str]
+
+    @property
+    def unexpected_failures(self) -> dict[str, str]:
+        return {k: v for k, v in self.failures.items() if k not in self.expected}
+
+    @property
+    def unexpected_passes(self) -> list[str]:
+        return sorted(self.expected - set(self.failures))
+
+    @property
+    def ok(self) -> bool:
+        return not self.unexpected_failures and not self.unexpected_passes
+
+    def explain(self) -> str:
+        lines = []
+        for name, message in self.unexpected_failures.items():
+            lines.append(f"property {name} fails on {self.profile} but is expected to hold: {message}")
+        for name in self.unexpected_passes:
+            lines.append(f"property {name} holds on {self.profile} but is expected to fail there")
+        return "\n".join(lines)
+
+
+def check(scenario: sc.Scenario, profile: Profile | str, expected: frozenset[str] = frozenset()) -> Verdict:
+    from properties import check_all
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    run = run_scenario(scenario, profile)
+    failures = {k: v for k, v in check_all(run).items() if v is not None}
+    return Verdict(profile.name, run, failures, expected)
+
+
+def expectations_now(scenario: sc.Scenario) -> dict[str, tuple[str, ...]]:
+    """The model's current verdicts on every profile, as an `expect` object: mainline's
+    failures as the default, and every profile that differs named explicitly."""
+    per_profile = {name: tuple(sorted(check(scenario, name).failures)) for name in PROFILE_NAMES}
+    default = per_profile["mainline"]
+    expect: dict[str, tuple[str, ...]] = {"default": default}
+    expect.update({name: v for name, v in per_profile.items() if v != default})
+    return expect
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "counterexample"
+
+
+def save_new(directory: str | Path, stem: str, reg: Regression) -> Path:
+    """Write `reg` atomically under a name that does not exist yet; never overwrite."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    text = dumps(reg)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for n in range(1000):
+            target = directory / (f"{stem}.json" if n == 0 else f"{stem}-{n}.json")
+            try:
+                os.link(tmp, target)  # atomic, and fails instead of replacing an existing file
+            except FileExistsError:
+                if target.read_text() == text:
+                    return target  # the same counterexample was saved before
+                continue
+            return target
+        raise RegressionError(f"{directory}: too many files named {stem}-N.json")
+    finally:
+        os.unlink(tmp)
+
+
+def save_counterexample(root: str | Path, scenario: sc.Scenario, profile: str, failures: dict[str, str],
+                        found_by: str) -> Path:
+    """Keep a shrunk counterexample as a ready-to-commit regression file in regressions/pending."""
+    names = sorted(failures)
+    title = f"{', '.join(names)} fails on {profile}"
+    reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by})
+    return save_new(Path(root) / "regressions" / PENDING, slug(f"{'-'.join(names)}-{profile}"), reg)
