@@ -25,9 +25,22 @@ def foll_flags(draw: st.DrawFn) -> tuple[str, ...]:
 
 
 @st.composite
-def gup_ops(draw: st.DrawFn, span: int, apis: tuple[str, ...] = GUP_APIS) -> sc.Gup:
-    """A call whose range may start before, inside or after the layout and cross holes."""
-    start = draw(st.integers(0, max(span - 1, 0) + 2))
+def call_starts(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
+    """Mostly inside a VMA (where the interesting pages are), sometimes just before or
+    after one, so ranges also begin in holes; shrinks to the first page of the first VMA."""
+    vma = draw(st.sampled_from(layout))
+    where = draw(st.integers(0, 7))
+    if where < 6:
+        return vma.start + draw(st.integers(0, vma.pages - 1))
+    if where == 6:
+        return max(0, vma.start - draw(st.integers(1, 2)))
+    return vma.end + draw(st.integers(0, 1))
+
+
+@st.composite
+def gup_ops(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...] = GUP_APIS) -> sc.Gup:
+    """A call whose range may start inside, before or after a VMA and cross holes."""
+    start = draw(call_starts(layout))
     pages = draw(st.integers(1, 32))
     api = draw(st.sampled_from(apis))
     return sc.Gup(api, start, pages, draw(foll_flags()))
@@ -56,12 +69,12 @@ def scenarios(draw: st.DrawFn, max_ops: int = 3, apis: tuple[str, ...] = GUP_API
     """A layout and 1..max_ops operations, the first always a GUP call."""
     layout = draw(layouts())
     span = max(v.end for v in layout)
-    ops: list[sc.Op] = [draw(gup_ops(span, apis))]
+    ops: list[sc.Op] = [draw(gup_ops(layout, apis))]
     gups = [0]
     released: set[int] = set()
     for index in range(1, draw(st.integers(1, max_ops))):
         if draw(st.booleans()):
-            op: sc.Op = draw(gup_ops(span, apis))
+            op: sc.Op = draw(gup_ops(layout, apis))
             gups.append(index)
         else:
             op = draw(other_ops(span, gups, released))

@@ -1,0 +1,79 @@
+"""The property search on every kernel profile.
+
+Each profile must satisfy every property except those the regression corpus records as
+failing there; each recorded failure must be found again from scratch and shrink to the
+corpus's canonical scenario. A counterexample found here is saved to regressions/pending/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from harness.model.kernels import PROFILE_NAMES
+from harness.regression import load, save_counterexample
+from harness.search import search
+from properties import PROPERTIES
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = sorted((ROOT / "regressions").glob("*.json"))
+
+
+def known_failures() -> dict[str, set[str]]:
+    """profile -> properties some regression file expects to fail there."""
+    known: dict[str, set[str]] = {name: set() for name in PROFILE_NAMES}
+    for path in CORPUS:
+        reg = load(path)
+        for name in PROFILE_NAMES:
+            known[name] |= reg.expected_failures(name)
+    return known
+
+
+KNOWN = known_failures()
+
+
+@pytest.mark.parametrize("kernel", PROFILE_NAMES)
+def test_properties_hold(kernel: str) -> None:
+    names = [p for p in PROPERTIES if p not in KNOWN[kernel]]
+    result = search(kernel, names, base_settings=settings())
+    if result.counterexample is not None:
+        path = save_counterexample(ROOT, result.counterexample, kernel, result.failures, f"pytest ({kernel})")
+        pytest.fail(f"{', '.join(result.failures)} fails on {kernel}: {'; '.join(result.failures.values())}\n"
+                    f"saved: {path}\nreplay: gupharness replay {path} --kernel {kernel} --trace", pytrace=False)
+    assert result.examples > 0
+
+
+def _recorded_bugs() -> list[tuple[str, str, Path]]:
+    bugs = []
+    for path in CORPUS:
+        reg = load(path)
+        for kernel in PROFILE_NAMES:
+            for prop in sorted(reg.expected_failures(kernel)):
+                bugs.append((kernel, prop, path))
+    return bugs
+
+
+@pytest.mark.parametrize("kernel,prop,path", _recorded_bugs(),
+                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
+def test_recorded_bug_is_found_from_scratch(kernel: str, prop: str, path: Path) -> None:
+    # at least the ci budget, so a quick dev profile does not make this flaky
+    budget = max(settings().max_examples, 400)
+    result = search(kernel, [prop], base_settings=settings(), max_examples=budget, database=None)
+    assert result.counterexample is not None, f"{prop} on {kernel} not found in {result.examples} examples"
+    assert prop in result.failures
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_seed_livelock_shrinks_to_one_page_and_one_longterm_call(seed: int) -> None:
+    result = search("v5.19-rc1", ["terminates"], seed=seed, max_examples=400, database=None)
+    scenario = result.counterexample
+    assert scenario is not None
+    (vma,) = scenario.layout
+    assert (vma.pages, vma.share, vma.backing, vma.placement) == (1, "private", "anon", "normal")
+    assert vma.faulted in ("", "r")  # untouched or read-faulted: either way the call meets the zero page
+    (call,) = scenario.ops
+    assert call.pages == 1 and call.start == vma.start
+    assert "FOLL_LONGTERM" in call.flags and "FOLL_WRITE" not in call.flags
+    assert result.run is not None and result.run.livelock is not None
