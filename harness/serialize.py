@@ -100,7 +100,7 @@ def _check_op_names(ops: Any, where: str) -> None:
     for i, op in enumerate(ops):
         if not isinstance(op, dict):
             raise ScenarioFormatError(f"{where}[{i}]: expected an object with an 'op' field")
-        if op.get("op") not in known:
+        if not isinstance(op.get("op"), str) or op["op"] not in known:
             raise ScenarioFormatError(f"{where}[{i}].op: unknown operation {op.get('op')!r} "
                                       f"(expected one of: {', '.join(sorted(known))})")
         _check_op_names(op.get("interleave"), f"{where}[{i}].interleave")

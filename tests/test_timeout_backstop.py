@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 HANGING_TEST = '''
 from harness import scenario as sc
 from harness.run import run_scenario
