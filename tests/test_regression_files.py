@@ -145,7 +145,8 @@ kernels.PROFILES["v5.19"] = attrs.evolve(kernels.PROFILES["v5.19"],
     switches=kernels.PROFILES["v5.19"].switches | {"zero_page_unpinnable"})
 pytest_plugins = ["harness.pytest_plugin"]
 ''')
-    result = pytester.runpytest("-p", "no:cacheprovider", "regressions")
+    # in a subprocess: the conftest patches a profile, which must not leak into this session
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "regressions")
     result.assert_outcomes(passed=3, failed=1)
     output = result.stdout.str()
     assert "zero-pfn-longterm-livelock.json::v5.19 FAILED" in output or "v5.19" in output
