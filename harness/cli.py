@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_argument("--property", default=None, help="bisect this property (default: any property)")
     bisect.add_argument("--json", action="store_true")
 
+    conform = sub.add_parser("conform", help="compare the model (mainline) with the running kernel")
+    conform.add_argument("--examples", type=int, default=200)
+    conform.add_argument("--seed", type=int, default=None)
+    conform.add_argument("--file", action="append", dest="files", default=[],
+                         help="compare these regression files' scenarios instead of searching (repeatable)")
+    conform.add_argument("--no-save", action="store_true", help="do not write a mismatch to regressions/pending")
+    conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    conform.add_argument("--json", action="store_true")
+
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
     return parser
@@ -169,8 +178,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ok = verdict.ok
             failed |= not ok
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
-                        "expected_failures": sorted(expected)})
+                        "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
             if args.json:
+                continue
+            if verdict.not_applicable:
+                con.print(f"[dim]n/a[/dim] {path} on {profile}: {verdict.not_applicable}")
                 continue
             mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
             what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
@@ -204,12 +216,54 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conform(args: argparse.Namespace) -> int:
+    from .conform import compare, conform, render_comparison, render_report
+    from .oracle import availability
+    from .regression import load, save_counterexample
+
+    regs = [(path, load(path)) for path in args.files]
+    if args.examples < 1:
+        raise UsageError("gupharness conform: --examples must be at least 1")
+    avail = availability()
+    if not avail.ok:
+        raise UsageError(f"gupharness conform: the live kernel cannot be observed here: {avail.reason}")
+    con = report.console()
+    if regs:
+        failed = False
+        out = []
+        for path, reg in regs:
+            comparison = compare(reg.scenario)
+            failed |= not comparison.agree
+            out.append({"file": path, **comparison.to_json()})
+            if not args.json:
+                con.print(render_comparison(comparison))
+        if args.json:
+            print(json.dumps(out, indent=2))
+        return 1 if failed else 0
+    result = conform(args.examples, args.seed)
+    saved = None
+    if result.mismatch is not None and not args.no_save:
+        saved = save_counterexample(args.root, result.mismatch.scenario, "mainline",
+                                    {"conform": result.mismatch.first_mismatch or "model and kernel disagree"},
+                                    "gupharness conform", live=True)
+    if args.json:
+        data = result.to_json()
+        data["saved"] = str(saved) if saved else None
+        print(json.dumps(data, indent=2))
+    else:
+        con.print(render_report(result))
+        if saved is not None:
+            con.print(f"saved: {saved}\nreplay: gupharness conform --file {saved}")
+    return 0 if result.ok else 1
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
     "replay": cmd_replay,
     "bisect": cmd_bisect,
     "properties": cmd_properties,
+    "conform": cmd_conform,
 }
 
 

@@ -34,6 +34,8 @@ class RegressionFile(pytest.File):
             raise RegressionFileError(str(exc)) from None
         for profile in PROFILE_NAMES:
             yield RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
+        if reg.live:
+            yield LiveItem.from_parent(self, name="live", regression=reg)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, RegressionFileError):
@@ -64,3 +66,31 @@ class RegressionItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.path.name}::{self.profile}"
+
+
+class LiveItem(pytest.Item):
+    """The model's mainline prediction against the running kernel (skips where it cannot be observed)."""
+
+    def __init__(self, *, regression: Regression, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.regression = regression
+
+    def runtest(self) -> None:
+        from .conform import compare
+        from .oracle import availability
+
+        avail = availability()
+        if not avail.ok:
+            pytest.skip(f"live kernel cannot be observed here: {avail.reason}")
+        comparison = compare(self.regression.scenario)
+        if not comparison.agree:
+            raise RegressionMismatch(f"{self.regression.title}\nthe model (mainline) and the running kernel disagree: "
+                                     f"{comparison.first_mismatch}\nreplay: gupharness conform --file {self.path}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, RegressionMismatch):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::live"

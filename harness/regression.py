@@ -43,6 +43,8 @@ class Regression:
     scenario: sc.Scenario
     expect: dict[str, tuple[str, ...]]
     origin: dict[str, Any] = attrs.field(factory=dict)
+    #: also compare the model (mainline) with the running kernel where it can be observed
+    live: bool = False
 
     def expected_failures(self, profile: str) -> frozenset[str]:
         return frozenset(self.expect.get(profile, self.expect.get("default", ())))
@@ -73,7 +75,7 @@ def from_json_data(data: Any, where: str) -> Regression:
         raise RegressionError(f"{where}: format: missing (this reader knows format {FORMAT_VERSION})")
     if data["format"] != FORMAT_VERSION or isinstance(data["format"], bool):
         raise RegressionError(f"{where}: format: unknown version {data['format']!r} (this reader knows {FORMAT_VERSION})")
-    unknown = set(data) - {"format", "title", "origin", "scenario", "expect"}
+    unknown = set(data) - {"format", "title", "origin", "scenario", "expect", "live"}
     if unknown:
         raise RegressionError(f"{where}: {sorted(unknown)[0]}: unknown field")
     title = data.get("title")
@@ -99,7 +101,10 @@ def from_json_data(data: Any, where: str) -> Regression:
             if name not in PROPERTIES:
                 raise RegressionError(f"{where}: expect.{profile}: unknown property {name!r} (known: {', '.join(PROPERTIES)})")
         expect[profile] = tuple(names)
-    return Regression(title, scenario, expect, origin)
+    live = data.get("live", False)
+    if not isinstance(live, bool):
+        raise RegressionError(f"{where}: live: must be true or false")
+    return Regression(title, scenario, expect, origin, live)
 
 
 def to_json_data(reg: Regression) -> dict[str, Any]:
@@ -109,6 +114,7 @@ def to_json_data(reg: Regression) -> dict[str, Any]:
         "origin": reg.origin,
         "scenario": to_data(reg.scenario),
         "expect": {k: list(v) for k, v in reg.expect.items()},
+        **({"live": True} if reg.live else {}),
     }
 
 
@@ -132,7 +138,14 @@ class Verdict:
         return sorted(self.expected - set(self.failures))
 
     @property
+    def not_applicable(self) -> str | None:
+        """The scenario uses something this kernel did not have (e.g. FOLL_PIN before v5.7)."""
+        return self.run.not_applicable
+
+    @property
     def ok(self) -> bool:
+        if self.not_applicable:
+            return True  # nothing to check; reported as "n/a", never mapped to something else
         return not self.unexpected_failures and not self.unexpected_passes
 
     def explain(self) -> str:
@@ -156,8 +169,9 @@ def check(scenario: sc.Scenario, profile: Profile | str, expected: frozenset[str
 def expectations_now(scenario: sc.Scenario) -> dict[str, tuple[str, ...]]:
     """The model's current verdicts on every profile, as an `expect` object: mainline's
     failures as the default, and every profile that differs named explicitly."""
-    per_profile = {name: tuple(sorted(check(scenario, name).failures)) for name in PROFILE_NAMES}
-    default = per_profile["mainline"]
+    verdicts = {name: check(scenario, name) for name in PROFILE_NAMES}
+    per_profile = {name: tuple(sorted(v.failures)) for name, v in verdicts.items() if not v.not_applicable}
+    default = per_profile.get("mainline", ())
     expect: dict[str, tuple[str, ...]] = {"default": default}
     expect.update({name: v for name, v in per_profile.items() if v != default})
     return expect
@@ -193,9 +207,9 @@ def save_new(directory: str | Path, stem: str, reg: Regression) -> Path:
 
 
 def save_counterexample(root: str | Path, scenario: sc.Scenario, profile: str, failures: dict[str, str],
-                        found_by: str) -> Path:
+                        found_by: str, *, live: bool = False) -> Path:
     """Keep a shrunk counterexample as a ready-to-commit regression file in regressions/pending."""
     names = sorted(failures)
     title = f"{', '.join(names)} fails on {profile}"
-    reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by})
+    reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by}, live)
     return save_new(Path(root) / "regressions" / PENDING, slug(f"{'-'.join(names)}-{profile}"), reg)

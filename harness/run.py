@@ -17,6 +17,7 @@ from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import gup_put_folio
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
+from .model.accounting import explained_refcount
 from .model.memory import Folio
 from .model.mm import MM, is_cow_mapping
 from .model.trace import Event
@@ -37,6 +38,56 @@ class Grab:
     #: the page's placement when it was returned
     zone: str
     migratetype: str
+    #: the folio was referenced (refcount > 0, not freed) when the call returned it
+    live: bool = True
+
+
+@attrs.frozen
+class Held:
+    """One page an earlier call still holds, as seen after an operation."""
+
+    op: int
+    process: int
+    addr: int
+    pfn: int
+    pin: bool
+    write: bool
+    longterm: bool
+    #: a munmap, MADV_DONTNEED or exit has since removed the address the page was pinned at
+    detached: bool
+
+
+@attrs.frozen
+class Write:
+    """A store into a page: by a CPU, by a device through a pin, or by a caller's GUP write."""
+
+    op: int
+    process: int
+    addr: int
+    pfn: int
+    via: str  # "cpu", "dma", or the caller's name
+    #: the writer's mapping at addr is private (a COW mapping)
+    private: bool
+    #: the page is in a page cache (not an anonymous copy)
+    page_cache: bool
+    #: other processes that map the page through a private mapping at the time
+    also_mapped_by: tuple[int, ...]
+    #: (op, process) of references/pins held by other processes on the page
+    also_held_by: tuple[tuple[int, int], ...]
+
+
+@attrs.frozen
+class Snapshot:
+    """The state after one top-level operation, for properties that check every step."""
+
+    after: int
+    held: tuple[Held, ...]
+    #: (pid, addr) -> pfn of every present PTE with a struct page
+    maps: dict[tuple[int, int], int]
+    #: (pfn, refcount, refcount explained by mappings, page cache, batch and held gets/pins)
+    accounting: tuple[tuple[int, int, int], ...]
+    #: PTEs that point at a freed folio: (pid, addr, pfn)
+    dangling: tuple[tuple[int, int, int], ...]
 
 
 @attrs.define
@@ -69,6 +120,8 @@ class Run:
     #: folio pfn -> (refcount, pincount) right after the layout was mapped
     baseline: dict[int, tuple[int, int]]
     not_applicable: str | None = None
+    snapshots: list[Snapshot] = attrs.field(factory=list)
+    writes: list[Write] = attrs.field(factory=list)
 
     def events_of(self, result: OpResult) -> list[Event]:
         return self.trace[result.events[0]:result.events[1]]
@@ -95,6 +148,7 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     _, previous = observe(k, scenario.span, None)
     livelock: Livelock | None = None
     not_applicable: str | None = None
+    snapshots: list[Snapshot] = []
     for index, op in enumerate(scenario.ops):
         start = len(k.trace.events)
         result = OpResult(index, op)
@@ -110,12 +164,13 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             result.events = (start, len(k.trace.events))
             break
         result.events = (start, len(k.trace.events))
+        snapshots.append(executor.snapshot(index))
         now, previous = observe(k, scenario.span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
     executor.release_all()
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable)
+               held_at_end, baseline, not_applicable, snapshots, executor.writes)
 
 
 class _Executor:
@@ -126,6 +181,12 @@ class _Executor:
         #: op index -> (pages held, FOLL_PIN or FOLL_GET)
         self.held: dict[int, list[Folio]] = {}
         self.held_kind: dict[int, FOLL] = {}
+        #: op index -> (process, first address, FOLL flags) of what it holds
+        self.held_meta: dict[int, tuple[int, int, FOLL]] = {}
+        #: (op index, page index) of held pages whose address was unmapped since
+        self.detached: set[tuple[int, int]] = set()
+        self.writes: list[Write] = []
+        self.current_op = 0
 
     def mm(self, process: int) -> MM | None:
         mm = self.k.mms.get(process)
@@ -133,6 +194,7 @@ class _Executor:
 
     def execute(self, index: int, op: sc.Op, result: OpResult) -> None:
         k = self.k
+        self.current_op = index
         k.trace("op", f"op {index}: {describe_op(op)}")
         k.trace.depth += 1
         try:
@@ -150,6 +212,7 @@ class _Executor:
         if isinstance(op, sc.Release):
             pages = self.held.pop(op.of, [])
             kind = self.held_kind.pop(op.of, FOLL.PIN)
+            self.held_meta.pop(op.of, None)
             for folio in pages:
                 gup_put_folio(k, folio, kind)
             result.result = len(pages)
@@ -164,6 +227,8 @@ class _Executor:
                 folio.data = k.new_token()
                 folio.dirty = True
                 k.trace("dma", f"device writes {folio.data} into pfn {folio.pfn}")
+                process, start, _flags = self.held_meta[op.of]
+                self._record_write(process, start + op.index, folio, "dma")
             else:
                 k.trace("dma", f"device reads {folio.data} from pfn {folio.pfn}")
             result.result = 0
@@ -181,14 +246,20 @@ class _Executor:
             result.result = vmops.cpu_access(k, mm, op.page, write=False)
         elif isinstance(op, sc.CpuWrite):
             result.result = vmops.cpu_access(k, mm, op.page, write=True)
+            pte = mm.ptes.get(op.page)
+            if result.result == 0 and pte is not None and pte.folio is not None:
+                self._record_write(mm.pid, op.page, pte.folio, "cpu")
         elif isinstance(op, sc.Exit):
             vmops.exit_mm(k, mm)
+            self._detach(mm.pid, 0, 1 << 30)
         elif isinstance(op, sc.Munmap):
             result.result = vmops.munmap(k, mm, op.start, op.pages)
+            self._detach(mm.pid, op.start, op.start + op.pages)
         elif isinstance(op, sc.Mprotect):
             result.result = vmops.mprotect(k, mm, op.start, op.pages, op.prot)
         elif isinstance(op, sc.MadvDontneed):
             result.result = vmops.madv_dontneed(k, mm, op.start, op.pages)
+            self._detach(mm.pid, op.start, op.start + op.pages)
         else:  # pragma: no cover - validate() keeps this out
             raise TypeError(op)
 
@@ -227,14 +298,21 @@ class _Executor:
                 gup_put_folio(k, folio, kind)
             ret = -Errno.EFAULT
         elif ret > 0 and caller.dma is not None:
-            for folio in pages[:ret]:
+            for i, folio in enumerate(pages[:ret]):
                 if caller.dma == "write":
                     folio.data = k.new_token()
                     folio.dirty = True
+                    self._record_write(mm.pid, op.start + i, folio, caller.name)
             k.trace("dma", f"{caller.name}: device {'writes' if caller.dma == 'write' else 'reads'} {ret} page(s)")
-        if ret > 0 and caller.holds:
+        if 0 < ret < op.pages and caller.short_error is not None:
+            k.trace("call", f"{caller.name}: {ret} of {op.pages} pages: the I/O fails as a whole")
+            for folio in pages[:ret]:
+                gup_put_folio(k, folio, kind)
+            ret = caller.short_error
+        elif ret > 0 and caller.holds:
             self.held[index] = pages[:ret]
             self.held_kind[index] = kind
+            self.held_meta[index] = (mm.pid, op.start, flags | kind)
         elif ret > 0:
             for folio in pages[:ret]:
                 gup_put_folio(k, folio, kind)
@@ -242,12 +320,68 @@ class _Executor:
             ret = caller.error
         result.result = ret
 
+    def _record_write(self, process: int, addr: int, folio: Folio, via: str) -> None:
+        mm = self.k.mms[process]
+        vma = mm.find_vma(addr)
+        others = tuple(sorted({other.pid for other, _a, _pte in self.k.rmap(folio)
+                               if other.pid != process and _private_at(other, _a)}))
+        holders = tuple((op, meta[0]) for op, meta in self.held_meta.items()
+                        if meta[0] != process and any(f is folio for f in self.held[op]))
+        self.writes.append(Write(
+            self.current_op, process, addr, folio.pfn, via,
+            private=vma is not None and is_cow_mapping(vma.flags),
+            page_cache=folio.mapping is not None and not folio.anon,
+            also_mapped_by=others, also_held_by=holders,
+        ))
+
+    def _detach(self, process: int, start: int, end: int) -> None:
+        for op, (pid, first, _flags) in self.held_meta.items():
+            if pid != process:
+                continue
+            for i in range(len(self.held[op])):
+                if start <= first + i < end:
+                    self.detached.add((op, i))
+
+    def snapshot(self, after: int) -> Snapshot:
+        k = self.k
+        held = []
+        gets: dict[int, int] = {}
+        pins: dict[int, int] = {}
+        for op, pages in self.held.items():
+            pid, first, flags = self.held_meta[op]
+            for i, folio in enumerate(pages):
+                pin = bool(flags & FOLL.PIN)
+                (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + 1
+                held.append(Held(op, pid, first + i, folio.pfn, pin, bool(flags & FOLL.WRITE),
+                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached))
+        maps: dict[tuple[int, int], int] = {}
+        dangling = []
+        for mm in k.mms.values():
+            for addr, pte in mm.ptes.items():
+                if pte.folio is None:
+                    continue
+                maps[(mm.pid, addr)] = pte.pfn
+                if pte.folio.freed:
+                    dangling.append((mm.pid, addr, pte.pfn))
+        counted = k.has("zero_page_pin_uncounted")
+        accounting = tuple(
+            (f.pfn, f.refcount, explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0),
+                                                   zero_pins_counted=not counted))
+            for f in k.mem.live()
+        )
+        return Snapshot(after, tuple(held), maps, accounting, tuple(dangling))
+
     def release_all(self) -> None:
         """What a process exit or driver teardown does: every remaining pin/reference goes."""
         for index in sorted(self.held):
             for folio in self.held[index]:
                 gup_put_folio(self.k, folio, self.held_kind[index])
         self.held.clear()
+
+
+def _private_at(mm: MM, addr: int) -> bool:
+    vma = mm.find_vma(addr)
+    return vma is not None and is_cow_mapping(vma.flags)
 
 
 def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
@@ -262,7 +396,8 @@ def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
 def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     vma = mm.find_vma(addr)
     cow = vma is not None and is_cow_mapping(vma.flags)
-    return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype)
+    return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
+                live=not folio.freed and folio.refcount > 0)
 
 
 def _names(flags: FOLL) -> str:

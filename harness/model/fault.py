@@ -56,6 +56,7 @@ def do_anonymous_page(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM
         k.set_pte(mm, addr, k.mem.zero_page, write=False, dirty=False, new_ref=False)
         k.trace("map", f"page {addr}: read fault maps the zero page")
         return VM_FAULT.OK
+    vma.anon_vma = True  # vmf_anon_prepare()
     folio = k.alloc(vma)
     folio.anon = True
     folio.anon_exclusive = True
@@ -82,16 +83,57 @@ def do_fault(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM_FAULT:
         k.set_pte(mm, addr, cache, write=True, dirty=True, new_ref=True)
         k.trace("map", f"page {addr}: shared write maps pfn {cache.pfn} writable")
         return VM_FAULT.OK
-    # do_read_fault(): shared mappings without write-notify (shmem) get vm_page_prot, i.e. a
-    # writable PTE when VM_WRITE; files needing writeback and private mappings map read-only.
-    writable = bool(vma.flags & VM.SHARED) and bool(vma.flags & VM.WRITE) and not (
+    return do_read_fault(k, mm, vma, addr, cache)
+
+
+#: fault_around_bytes (64 KiB by default, mm/memory.c) in pages
+FAULT_AROUND_PAGES = 16
+PTRS_PER_PTE = 512
+
+
+def _read_fault_writable(vma: Vma) -> bool:
+    """A read fault maps with vm_page_prot: writable for shared mappings without write-notify
+    (shmem) when VM_WRITE; files needing writeback and private mappings map read-only."""
+    return bool(vma.flags & VM.SHARED) and bool(vma.flags & VM.WRITE) and not (
         vma.file is not None and vma.file.needs_writeback)
+
+
+def do_fault_around(k: Kernel, mm: MM, vma: Vma, addr: int) -> None:
+    """filemap_map_pages() over fault_around_bytes from the aligned window start around addr:
+    every page already in the page cache whose PTE is still none gets mapped, as a read fault
+    would map it (8c6e50b0290c, v3.15). The window starts at the aligned address or the VMA
+    start, whichever is later, and spans FAULT_AROUND_PAGES from there, clipped to the VMA and
+    the page table (so it reaches past the aligned block when the VMA starts inside it)."""
+    assert vma.file is not None
+    first = max(addr - addr % FAULT_AROUND_PAGES, vma.start)
+    last = min(first + FAULT_AROUND_PAGES, vma.end, addr - addr % PTRS_PER_PTE + PTRS_PER_PTE)
+    mapped = []
+    for around in range(first, last):
+        if around in mm.ptes:
+            continue
+        folio = vma.file.pages.get(vma.file_index(around))
+        if folio is None or folio.freed:
+            continue  # not cached: only the faulting page is read in
+        k.set_pte(mm, around, folio, write=_read_fault_writable(vma), dirty=False, new_ref=True)
+        mapped.append(around)
+    if mapped:
+        k.trace("map", f"fault-around maps cached page(s) {', '.join(map(str, mapped))}")
+
+
+def do_read_fault(k: Kernel, mm: MM, vma: Vma, addr: int, cache: Folio) -> VM_FAULT:
+    """A read fault on a file or shmem mapping: fault around first (should_fault_around()),
+    then map the faulting page if that did not."""
+    do_fault_around(k, mm, vma, addr)
+    if addr in mm.ptes:
+        return VM_FAULT.OK
+    writable = _read_fault_writable(vma)
     k.set_pte(mm, addr, cache, write=writable, dirty=False, new_ref=True)
     k.trace("map", f"page {addr}: read fault maps page cache pfn {cache.pfn}{' writable' if writable else ''}")
     return VM_FAULT.OK
 
 
 def _new_anon_copy(k: Kernel, vma: Vma, source: Folio) -> Folio:
+    vma.anon_vma = True  # do_cow_fault(): vmf_anon_prepare()
     folio = k.alloc(vma)
     folio.anon = True
     folio.anon_exclusive = True
@@ -119,9 +161,14 @@ def wp_can_reuse_anon_folio(k: Kernel, folio: Folio) -> bool:
 def do_wp_page(k: Kernel, mm: MM, vma: Vma, addr: int, pte: Pte, unshare: bool) -> VM_FAULT:
     """Write-protect fault, or unshare fault (FAULT_FLAG_UNSHARE, v5.19+) on a present PTE."""
     folio = pte.folio
+    if folio is None:
+        # wp_pfn_shared(): a PFN-map PTE has no page to copy; the driver's memory is made
+        # writable in place (simplified: also for private PFN maps, which may COW in the kernel).
+        pte.write = bool(vma.flags & VM.WRITE)
+        pte.dirty = True
+        return VM_FAULT.WRITE if not unshare else VM_FAULT.OK
     if vma.flags & VM.SHARED and not unshare:
         # wp_page_shared(): page_mkwrite, then make the PTE writable and dirty.
-        assert folio is not None
         folio.dirty = True
         pte.write = bool(vma.flags & VM.WRITE)
         pte.dirty = True
@@ -152,6 +199,7 @@ def wp_page_copy(k: Kernel, mm: MM, vma: Vma, addr: int, pte: Pte, unshare: bool
     An unshare copy stays read-only; a write copy is dirty and writable iff VM_WRITE."""
     old = pte.folio
     assert old is not None
+    vma.anon_vma = True  # vmf_anon_prepare()
     new = k.alloc(vma)
     new.anon = True
     new.anon_exclusive = True

@@ -212,11 +212,14 @@ def __get_user_pages(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FO
             vma = mm.find_vma(addr)
             if vma is None:
                 k.trace("vma", f"page {addr}: no VMA")
-                ret = EFAULT
+                # FOLL_MADV_POPULATE: madvise reports a hole as -ENOMEM
+                ret = ENOMEM if gup_flags & FOLL.MADV_POPULATE else EFAULT
                 break
             ret = check_vma_flags(k, vma, gup_flags)
             if ret:
                 k.trace("vma", f"check_vma_flags({_vma_name(vma)}, {foll_names(gup_flags)}) = {_err(ret)}")
+                if gup_flags & FOLL.MADV_POPULATE:
+                    ret = EINVAL  # incompatible mapping or permissions
                 break
         foll_flags = gup_flags
         if k.has("gup_cow_break") and is_cow_mapping(vma.flags) and foll_flags & (FOLL.GET | FOLL.PIN):
@@ -474,6 +477,8 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
 def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, pages: list[Folio]) -> int:
     """The lockless walk: take a prefix of present, permitted PTEs; the slow path does the rest."""
     nr = 0
+    if k.has("gup_cow_break") and gup_flags & (FOLL.GET | FOLL.PIN):
+        gup_flags |= FOLL.WRITE  # 17839856fd58: only already-writable PTEs are safe to take locklessly
     for addr in range(start, start + nr_pages):
         pte = mm.ptes.get(addr)
         if pte is None or pte.special or pte.folio is None:
@@ -481,10 +486,15 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
         if gup_flags & FOLL.WRITE and not pte.write:
             break
         folio = pte.folio
+        vma = mm.find_vma(addr)
+        if vma is not None and not vma.flags & VM.READ:
+            # mprotect(PROT_NONE) leaves PAGE_NONE PTEs: pte_protnone(), never followed by
+            # GUP-fast (nor permitted by pte_access_permitted()); the slow path decides
+            break
         if gup_flags & FOLL.LONGTERM and not folio_is_longterm_pinnable(k, folio):
             break
         if gup_flags & FOLL.LONGTERM and gup_flags & FOLL.WRITE and k.has("no_longterm_write_writeback"):
-            vma = mm.find_vma(addr)  # a6e79df92e4a: GUP-fast checks the folio's mapping instead
+            # a6e79df92e4a: GUP-fast checks the folio's mapping instead
             if vma is not None and not writable_file_mapping_allowed(k, vma, gup_flags | FOLL.PIN):
                 break
         if not pte.write and gup_must_unshare(k, None, gup_flags, folio):

@@ -86,20 +86,39 @@ class Step:
 
 #: Ordered timeline. Each profile is the cumulative effect of the steps up to it.
 TIMELINE: tuple[Step, ...] = (
-    Step("v5.18", on=("foll_cow", "foll_longterm", "foll_pin", "wp_reuse_refcount", "fork_copy_pinned",
-                      "longterm_migrate_movable"),
-         note="before the seed bug: zero page pinnable, check_and_migrate_movable_pages retries on 0"),
+    Step("v4.8", note="before the Dirty COW fix: a forced write retries as a read after breaking COW"),
+    Step("v4.9", on=("foll_cow",), note="19be0eaffa3a: FOLL_COW"),
+    Step("v5.7", on=("foll_longterm", "foll_pin"),
+         note="FOLL_LONGTERM (v5.2) migrates CMA pages once; FOLL_PIN and pin_user_pages*()"),
+    Step("v5.8", on=("gup_cow_break",), note="17839856fd58: every GUP in a COW mapping breaks COW first"),
+    Step("v5.9", on=("wp_reuse_refcount", "fork_copy_pinned"), off=("gup_cow_break",),
+         note="09854ba94c6a: COW reuse by refcount replaces the forced break; 70e806e4e645: fork copies pinned pages",
+         commits={"gup_cow_break": "09854ba94c6a"}),
+    Step("v5.13", on=("longterm_migrate_movable",),
+         note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0"),
+    Step("v5.18", note="the last release before the seed bug (same switches as v5.13)"),
     Step("v5.19-rc1", on=("pinnable_pageblock_cma", "zero_page_unpinnable"),
          note="1c563432588d: FOLL_LONGTERM on the zero page livelocks"),
     Step("v5.19", on=("anon_exclusive",), off=("zero_page_unpinnable",),
          note="034e5afad921 re-allows pinning of zero pfns; PG_anon_exclusive",
          commits={"zero_page_unpinnable": "034e5afad921"}),
-    Step("mainline", on=("force_write_exclusive_anon", "longterm_eagain", "longterm_requires_pin",
-                         "unshare_ro_longterm_cow", "valid_gup_args", "zero_page_pin_uncounted",
-                         "no_longterm_write_writeback"),
-         off=("foll_cow",),
-         note="today's rules",
-         commits={"foll_cow": "5535be309971"}),
+    Step("v6.0-rc1", on=("zero_page_unpinnable", "force_write_exclusive_anon"), off=("foll_cow",),
+         note="f25cbb7a95a2 makes the zero page unpinnable again; 5535be309971 removes FOLL_COW",
+         commits={"zero_page_unpinnable": "f25cbb7a95a2", "foll_cow": "5535be309971"}),
+    Step("v6.0", off=("zero_page_unpinnable",), note="fcab34b433e2 re-allows pinning of zero pfns (again)",
+         commits={"zero_page_unpinnable": "fcab34b433e2"}),
+    Step("v6.1", on=("longterm_eagain", "longterm_requires_pin"),
+         note="61c63c2076d9/67e139b02d99: the -EAGAIN contract; FOLL_LONGTERM requires FOLL_PIN"),
+    Step("v6.2", on=("unshare_ro_longterm_cow",), note="84209e87c696: reliable R/O long-term pins in COW mappings"),
+    Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback"),
+         note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
+              "8ac268436e6d no long-term writable pins of writeback files"),
+    Step("v6.16", note="517f496e1e61: the collector counts every unpinnable folio again (as the model always "
+                       "has); a folio that can never be isolated keeps -EAGAIN looping, by design. The model has "
+                       "no such folio source, so no switch changes here"),
+    Step("v6.17", note="98c6d259319e: drain when the refcount exceeds what mappings explain, not when off the "
+                       "LRU; in the model both triggers drain the same LRU batch, so no switch changes here"),
+    Step("mainline", note="today's rules"),
 )
 
 

@@ -2,7 +2,8 @@
 (mmap, munmap, mprotect, MADV_DONTNEED, fork).
 
 Simplifications: one PTE level (no PMDs, THP or hugetlb); no swap; VMAs are never
-split or merged by the kernel's rules beyond what munmap/mprotect need.
+split or merged beyond what mmap/munmap/mprotect do (vmops.vma_merge: same flags, same file at
+contiguous offsets).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Vma:
     pgoff: int = 0
     #: where new pages of this mapping are allocated (normal/movable/cma)
     placement: str = "normal"
+    #: vma->anon_vma: set by the first anonymous page the VMA gets (anon_vma_prepare());
+    #: never cleared by zapping, kept by splits and inherited at fork
+    anon_vma: bool = False
 
     def contains(self, addr: int) -> bool:
         return self.start <= addr < self.end

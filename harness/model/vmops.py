@@ -28,17 +28,25 @@ def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
             flags |= VM.IO | VM.PFNMAP
         vma = Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement)
         mm.vmas.append(vma)
+        vma_merge(mm, spec.start, spec.end)  # mmap_region(): an anon mapping joins its twin neighbour
+        vma = mm.find_vma(spec.start)
+        assert vma is not None
         if spec.backing == "pfnmap":
             # remap_pfn_range(): special PTEs to device memory without struct pages
             for addr in range(spec.start, spec.end):
                 from .mm import Pte
                 mm.ptes[addr] = Pte(pfn=1_000_000 + addr, folio=None, write=True, special=True)
             continue
+        if spec.backing == "file":
+            # The file was written before it was mapped: all its pages are in the page cache
+            # (so a read fault's fault-around finds them, see do_fault_around()).
+            for addr in range(spec.start, spec.end):
+                k.pagecache_folio(vma, addr)
         for index in range(spec.pages):
             state = spec.fault_of(index)
             if state != "-":
                 cpu_access(k, mm, spec.start + index, write=state == "w")
-    for spec, vma in zip(layout, mm.vmas):
+    for spec in layout:
         if spec.prot != "rw":
             mprotect(k, mm, spec.start, spec.pages, spec.prot)
     k.trace("layout", "layout mapped")
@@ -101,20 +109,67 @@ def munmap(k: Kernel, mm: MM, start: int, pages: int) -> int:
 
 
 def mprotect(k: Kernel, mm: MM, start: int, pages: int, prot: str) -> int:
+    """do_mprotect_pkey(): VMA by VMA from `start`. A hole stops it with -ENOMEM, and the VMAs
+    before the hole keep their new protection (nothing is checked up front); no VMA at
+    `start` at all changes nothing."""
     end = start + pages
-    if any(mm.find_vma(a) is None for a in range(start, end)):
-        return ENOMEM
-    for vma in _split(mm, start, end):
-        vma.flags = (vma.flags & ~(VM.READ | VM.WRITE)) | (prot_to_vm(prot, False) & (VM.READ | VM.WRITE))
-        if not vma.flags & VM.WRITE:
-            for addr in range(vma.start, vma.end):
+    addr = start
+    ret = 0
+    while addr < end:
+        vma = mm.find_vma(addr)
+        if vma is None:
+            ret = ENOMEM
+            break
+        stop = min(vma.end, end)
+        mprotect_fixup(k, mm, vma, addr, stop, prot)
+        addr = stop
+    k.trace("vma", f"mprotect pages {start}-{end} {prot}" + (" (stopped at a hole: -ENOMEM)" if ret else ""))
+    return ret
+
+
+def mprotect_fixup(k: Kernel, mm: MM, vma: Vma, start: int, end: int, prot: str) -> None:
+    """Change [start, end) of one VMA: nothing to do (and no split) when the flags stay the
+    same; otherwise split it off, change it, and merge it with a compatible neighbour
+    (vma_modify_flags())."""
+    newflags = (vma.flags & ~(VM.READ | VM.WRITE)) | (prot_to_vm(prot, False) & (VM.READ | VM.WRITE))
+    if newflags == vma.flags:
+        return
+    for piece in _split(mm, start, end):
+        piece.flags = newflags
+        if not piece.flags & VM.WRITE:
+            for addr in range(piece.start, piece.end):
                 pte = mm.ptes.get(addr)
                 if pte is not None:
                     pte.write = False
         # Simplified: granting write leaves PTEs read-only; the next write faults (the kernel
         # may make exclusive anon PTEs writable at once since v6.0, which the CPU cannot tell).
-    k.trace("vma", f"mprotect pages {start}-{end} {prot}")
-    return 0
+    vma_merge(mm, start, end)
+
+
+def _mergeable(a: Vma, b: Vma) -> bool:
+    """is_mergeable_vma() for two adjacent VMAs: same flags, same file at contiguous offsets."""
+    if a.end != b.start or a.flags != b.flags or a.backing != b.backing or a.placement != b.placement:
+        return False
+    if a.flags & (VM.IO | VM.PFNMAP | VM.MIXEDMAP):
+        return False  # VM_SPECIAL mappings never merge
+    if a.file is not b.file:
+        return False
+    return a.file is None or b.pgoff == a.pgoff + (a.end - a.start)
+
+
+def vma_merge(mm: MM, start: int, end: int) -> None:
+    """Merge the VMAs of [start, end) with each other and with the VMA just before and just
+    after it wherever they are compatible (vma_merge_existing_range())."""
+    merged: list[Vma] = []
+    for vma in sorted(mm.vmas, key=lambda v: v.start):
+        prev = merged[-1] if merged else None
+        touches = vma.start <= end and vma.end >= start
+        if prev is not None and touches and prev.end >= start and _mergeable(prev, vma):
+            prev.end = vma.end
+            prev.anon_vma = prev.anon_vma or vma.anon_vma
+            continue
+        merged.append(vma)
+    mm.vmas = merged
 
 
 def madv_dontneed(k: Kernel, mm: MM, start: int, pages: int) -> int:
@@ -139,9 +194,11 @@ def fork(k: Kernel, parent: MM, pid: int) -> MM:
         cvma = vma.copy()
         child.vmas.append(cvma)
         addrs = [a for a in sorted(parent.ptes) if vma.contains(a)]
-        has_anon = any(parent.ptes[a].folio is not None and parent.ptes[a].folio.anon for a in addrs)
-        if not (vma.flags & VM.PFNMAP) and not has_anon:
-            continue  # copy_page_range() skips VMAs without anon pages: the child refaults
+        if not (vma.flags & VM.PFNMAP) and not vma.anon_vma:
+            # vma_needs_copy(): a VMA that never had an anonymous page (no anon_vma) is not
+            # copied; the child refaults from the page cache. One that had one at any time
+            # copies every PTE, page-cache pages included
+            continue
         for addr in addrs:
             _copy_present_pte(k, parent, child, cvma, addr)
     k.mms[pid] = child

@@ -1,0 +1,433 @@
+"""The differential check: the model's `mainline` profile against the running kernel.
+
+    comparison = compare(scenario)          # one scenario, op by op, field by field
+    report = conform(500, seed=0)           # a Hypothesis search for a mismatch
+
+Both sides speak harness.observe's vocabulary: after each top-level operation, the
+call's result and, for every page of process 0's test area, present / zero / anon /
+mapped_once / identity. Identity is judged against the previous observation on both
+sides, and the first one against the PFNs right after the layout was set up; that
+layout-time observation is compared too (as the "layout" step), since the faults a
+layout asks for are themselves kernel behaviour.
+
+A mismatch is a failure Hypothesis shrinks, so a report names the smallest scenario it
+found where the model and the kernel disagree, with the first difference in one line.
+The kernel is the ground truth for `mainline`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from . import scenario as sc
+from .model import vmops
+from .model.kernel import Kernel
+from .model.kernels import get_profile
+from .model.mm import MM
+from .observe import PageObservation, StepObservation
+from .run import describe_op, format_result, observe, run_scenario
+from .serialize import to_data
+
+PROFILE = "mainline"
+#: the per-page fields of an observation, in the order differences are reported
+PAGE_FIELDS = ("present", "zero", "anon", "mapped_once", "identity")
+FIELDS = ("result",) + PAGE_FIELDS
+#: the pseudo op number of the observation right after the layout was set up
+LAYOUT = -1
+
+
+@attrs.frozen
+class Difference:
+    op: int
+    #: "result", or "page N <field>"
+    what: str
+    model: Any
+    kernel: Any
+
+
+@attrs.frozen
+class StepComparison:
+    op: int
+    #: the Gup api, or the op kind ("cpu_write", ...); "layout" for the initial observation
+    entry: str
+    description: str
+    model: StepObservation | None
+    kernel: StepObservation | None
+    differences: tuple[Difference, ...]
+
+    @property
+    def agree(self) -> bool:
+        return not self.differences and self.model is not None and self.kernel is not None
+
+
+@attrs.frozen
+class Comparison:
+    scenario: sc.Scenario
+    steps: tuple[StepComparison, ...]
+    #: why the model stopped early (a livelock, or an op that does not exist on mainline)
+    model_error: str | None = None
+    #: why the live run stopped early (not drivable, crash, timeout, oracle unavailable)
+    kernel_error: str | None = None
+
+    @property
+    def agree(self) -> bool:
+        return self.first_mismatch is None
+
+    @property
+    def first_mismatch(self) -> str | None:
+        """The first difference in one line, e.g.
+        'op 2 (cpu_write(page=0)): page 0 identity: model same, kernel replaced'."""
+        for step in self.steps:
+            if step.differences:
+                d = step.differences[0]
+                return f"{_step_label(step)}: {d.what}: model {_show(d.model)}, kernel {_show(d.kernel)}"
+            if step.model is None or step.kernel is None:
+                missing = "model" if step.model is None else "kernel"
+                why = self.model_error if step.model is None else self.kernel_error
+                return f"{_step_label(step)}: no {missing} observation ({why or 'the run stopped'})"
+        if self.model_error or self.kernel_error:
+            which = "model" if self.model_error else "kernel"
+            return f"{which} run stopped: {self.model_error or self.kernel_error}"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agree": self.agree,
+            "first_mismatch": self.first_mismatch,
+            "scenario": to_data(self.scenario),
+            "model_error": self.model_error,
+            "kernel_error": self.kernel_error,
+            "steps": [
+                {
+                    "op": s.op,
+                    "entry": s.entry,
+                    "description": s.description,
+                    "model": _step_json(s.model),
+                    "kernel": _step_json(s.kernel),
+                    "differences": [{"what": d.what, "model": d.model, "kernel": d.kernel} for d in s.differences],
+                }
+                for s in self.steps
+            ],
+        }
+
+
+def _step_label(step: StepComparison) -> str:
+    return "layout" if step.op == LAYOUT else f"op {step.op} ({step.description})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return format_result(value)
+    return "none" if value is None else str(value)
+
+
+def _step_json(step: StepObservation | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return {"result": step.result, "pages": [attrs.asdict(p) for p in step.pages]}
+
+
+def entry_point(op: sc.Op) -> str:
+    """What a step exercises: the Gup caller, or the operation kind."""
+    return op.api if isinstance(op, sc.Gup) else sc.OP_NAMES[type(op)]
+
+
+def model_layout_observation(scenario: sc.Scenario) -> tuple[PageObservation, ...]:
+    """What the model shows right after the layout is set up (the baseline of op 0's identity)."""
+    k = Kernel(profile=get_profile(PROFILE))
+    k.trace.enabled = False
+    mm0 = MM(pid=0)
+    k.mms[0] = mm0
+    vmops.mmap_layout(k, mm0, scenario.layout)
+    pages, _ = observe(k, scenario.span, None)
+    return pages
+
+
+def diff_step(op: int, model: StepObservation, kernel: StepObservation) -> tuple[Difference, ...]:
+    found: list[Difference] = []
+    if model.result != kernel.result:
+        found.append(Difference(op, "result", model.result, kernel.result))
+    for index, (m, k) in enumerate(zip(model.pages, kernel.pages)):
+        for name in PAGE_FIELDS:
+            mv, kv = getattr(m, name), getattr(k, name)
+            if mv != kv:
+                found.append(Difference(op, f"page {index} {name}", mv, kv))
+    if len(model.pages) != len(kernel.pages):
+        found.append(Difference(op, "pages observed", len(model.pages), len(kernel.pages)))
+    return tuple(found)
+
+
+def compare(scenario: sc.Scenario, *, timeout: float = 5.0) -> Comparison:
+    """Run `scenario` on the model (mainline) and on the live kernel; compare every step."""
+    from .oracle import run_live
+
+    sc.validate(scenario)
+    run = run_scenario(scenario, PROFILE, trace=False)
+    live = run_live(scenario, timeout=timeout)
+    model_error = None
+    if run.livelock is not None:
+        model_error = f"livelock: {run.livelock}"
+    elif run.not_applicable:
+        model_error = f"not applicable: {run.not_applicable}"
+    steps: list[StepComparison] = []
+    model_initial = StepObservation(LAYOUT, None, model_layout_observation(scenario))
+    kernel_initial = StepObservation(LAYOUT, None, live.initial) if live.initial or not live.error else None
+    steps.append(StepComparison(LAYOUT, "layout", "layout", model_initial, kernel_initial,
+                                diff_step(LAYOUT, model_initial, kernel_initial) if kernel_initial else ()))
+    model_steps = {s.op: s for s in run.observations}
+    kernel_steps = {s.op: s for s in live.steps}
+    for index, op in enumerate(scenario.ops):
+        m, k = model_steps.get(index), kernel_steps.get(index)
+        if m is None and k is None:
+            break
+        diffs = diff_step(index, m, k) if m is not None and k is not None else ()
+        steps.append(StepComparison(index, entry_point(op), describe_op(op), m, k, diffs))
+        if m is None or k is None:
+            break
+    return Comparison(scenario, tuple(steps), model_error, live.error)
+
+
+# -- the search -------------------------------------------------------------------------------
+
+class Mismatch(AssertionError):
+    """The model and the kernel disagree on a scenario (what Hypothesis shrinks)."""
+
+
+@attrs.define
+class Tally:
+    agree: int = 0
+    disagree: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.agree + self.disagree
+
+    def add(self, ok: bool) -> None:
+        if ok:
+            self.agree += 1
+        else:
+            self.disagree += 1
+
+
+@attrs.define
+class ConformReport:
+    examples: int
+    seed: int | None
+    seconds: float
+    kernel: str
+    #: the shrunk scenario where the model and the kernel disagree, compared; None if none found
+    mismatch: Comparison | None
+    #: examples compared before the first mismatch (all of them when there was none)
+    examples_to_mismatch: int
+    #: entry point (Gup api or op kind, "layout") -> steps that agreed / disagreed
+    by_entry: dict[str, Tally]
+    #: observation field -> comparisons that agreed / disagreed (result: per step; the rest: per page)
+    by_field: dict[str, Tally]
+    #: examples the oracle could not finish (reported as mismatches when they are found)
+    flaky: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatch is None and self.flaky is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "profile": PROFILE,
+            "kernel": self.kernel,
+            "examples": self.examples,
+            "seed": self.seed,
+            "seconds": round(self.seconds, 3),
+            "examples_to_mismatch": self.examples_to_mismatch,
+            "mismatch": None if self.mismatch is None else self.mismatch.to_json(),
+            "flaky": self.flaky,
+            "by_entry": {k: {"agree": v.agree, "disagree": v.disagree} for k, v in sorted(self.by_entry.items())},
+            "by_field": {k: {"agree": v.agree, "disagree": v.disagree} for k, v in self.by_field.items()},
+        }
+
+
+def _tally(comparison: Comparison, by_entry: dict[str, Tally], by_field: dict[str, Tally]) -> None:
+    for step in comparison.steps:
+        if step.model is None or step.kernel is None:
+            by_entry.setdefault(step.entry, Tally()).add(False)
+            continue
+        by_entry.setdefault(step.entry, Tally()).add(not step.differences)
+        wrong = Counter(d.what.rsplit(" ", 1)[-1] if d.what.startswith("page ") else d.what
+                        for d in step.differences)
+        if step.op != LAYOUT:
+            by_field["result"].add(not wrong["result"])
+        pages = len(step.model.pages)
+        for name in PAGE_FIELDS:
+            bad = wrong[name]
+            by_field[name].agree += pages - bad
+            by_field[name].disagree += bad
+
+
+def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0) -> ConformReport:
+    """Search drivable scenarios for one where the model (mainline) and the running kernel
+    disagree; shrink it. Agreement counts cover the examples before the first mismatch."""
+    from strategies.drivable import drivable_scenarios
+
+    from .oracle import availability
+
+    avail = availability()
+    if not avail.ok:
+        raise RuntimeError(f"the live-kernel oracle cannot run here: {avail.reason}")
+    by_entry: dict[str, Tally] = {}
+    by_field: dict[str, Tally] = {name: Tally() for name in FIELDS}
+    state: dict[str, Any] = {"count": 0, "counting": True, "last": None}
+    started = time.perf_counter()
+
+    def check(scenario: sc.Scenario) -> None:
+        comparison = compare(scenario, timeout=timeout)
+        if state["counting"]:
+            state["count"] += 1
+            _tally(comparison, by_entry, by_field)
+        if not comparison.agree:
+            state["counting"] = False
+            state["last"] = scenario
+            raise Mismatch(comparison.first_mismatch)
+
+    test = settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[p for p in Phase if p is not Phase.explain],
+        report_multiple_bugs=False,
+        print_blob=False,
+    )(given(drivable_scenarios())(check))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    flaky = None
+    try:
+        test()
+    except Mismatch:
+        pass
+    except Flaky as exc:  # the kernel did not repeat itself while shrinking
+        flaky = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    mismatch = None
+    if state["last"] is not None:
+        mismatch = compare(state["last"], timeout=timeout)
+        if mismatch.agree:  # did not reproduce: keep it visible, never silently pass
+            flaky = flaky or f"the mismatch did not reproduce: {describe_scenario(state['last'])}"
+            mismatch = None
+    return ConformReport(examples, seed, time.perf_counter() - started, os.uname().release, mismatch,
+                         state["count"], by_entry, by_field, flaky)
+
+
+def describe_scenario(scenario: sc.Scenario) -> str:
+    layout = ", ".join(f"{v.start}+{v.pages} {v.prot} {v.share} {v.backing}" + (f" {v.faulted}" if v.faulted else "")
+                       for v in scenario.layout)
+    return f"[{layout}] " + "; ".join(describe_op(op) for op in scenario.ops)
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+IDENTITY_MARKS = {"absent": "", "new": "+", "same": "", "replaced": "*"}
+LEGEND = ("pages: '.' absent, 'Z' zero page, 'A'/'a' anon mapped once/shared, 'F'/'f' page cache once/shared; "
+          "suffix '+' new, '*' replaced (no suffix: same page as before)")
+
+
+def _page_cell(page: PageObservation) -> str:
+    return page.short() + IDENTITY_MARKS[page.identity]
+
+
+def _pages_text(step: StepObservation | None, other: StepObservation | None) -> Text:
+    text = Text()
+    if step is None:
+        return Text("—", style="dim")
+    for i, page in enumerate(step.pages):
+        if i:
+            text.append(" ")
+        differs = other is not None and i < len(other.pages) and other.pages[i] != page
+        text.append(_page_cell(page).ljust(2), style="bold red" if differs else "")
+    return text
+
+
+def _result_text(step: StepObservation | None, other: StepObservation | None) -> Text:
+    if step is None:
+        return Text("—", style="dim")
+    shown = "" if step.result is None else format_result(step.result)
+    differs = other is not None and other.result != step.result
+    return Text(shown, style="bold red" if differs else "")
+
+
+def render_comparison(comparison: Comparison) -> RenderableType:
+    """Model and kernel side by side, one row per step; differing cells in red."""
+    from .report import layout_table
+
+    table = Table(title=f"model ({PROFILE}) vs kernel ({os.uname().release})", title_justify="left",
+                  show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("operation")
+    table.add_column("model result", justify="right")
+    table.add_column("kernel result", justify="right")
+    table.add_column("model pages")
+    table.add_column("kernel pages")
+    for step in comparison.steps:
+        style = "" if step.agree else "on grey15"
+        table.add_row("" if step.op == LAYOUT else str(step.op), step.description,
+                      _result_text(step.model, step.kernel), _result_text(step.kernel, step.model),
+                      _pages_text(step.model, step.kernel), _pages_text(step.kernel, step.model), style=style)
+    shown = {s.op for s in comparison.steps}
+    for index, op in enumerate(comparison.scenario.ops):
+        if index not in shown:
+            table.add_row(str(index), Text(describe_op(op), style="dim"), "", "", Text("not reached", style="dim"), "")
+    parts: list[RenderableType] = [layout_table(comparison.scenario.layout), table, Text(LEGEND, style="dim")]
+    if comparison.model_error:
+        parts.append(Text(f"model stopped: {comparison.model_error}", style="yellow"))
+    if comparison.kernel_error:
+        parts.append(Text(f"kernel run stopped: {comparison.kernel_error}", style="yellow"))
+    first = comparison.first_mismatch
+    parts.append(Text(f"first mismatch: {first}", style="bold red") if first
+                 else Text("model and kernel agree on every step", style="bold green"))
+    return Group(*parts)
+
+
+def _tally_table(title: str, key: str, rows: dict[str, Tally]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column(key)
+    table.add_column("agree", justify="right")
+    table.add_column("disagree", justify="right")
+    table.add_column("agreement", justify="right")
+    for name, tally in rows.items():
+        rate = f"{100 * tally.agree / tally.total:.1f}%" if tally.total else "—"
+        table.add_row(name, str(tally.agree), Text(str(tally.disagree), style="bold red" if tally.disagree else ""),
+                      rate)
+    return table
+
+
+def render_report(report: ConformReport) -> RenderableType:
+    """The search's outcome, agreement per entry point and per field, and the shrunk mismatch."""
+    head = Text()
+    verdict = ("no mismatch" if report.ok else "MISMATCH" if report.mismatch else "UNSTABLE")
+    head.append(f"conform: model {PROFILE} vs Linux {report.kernel}: ", style="bold")
+    head.append(verdict, style="bold green" if report.ok else "bold red")
+    head.append(f" — {report.examples_to_mismatch} example(s) compared"
+                f"{' before the mismatch' if report.mismatch else ''}, {report.seconds:.1f} s"
+                f"{'' if report.seed is None else f', seed {report.seed}'}")
+    parts: list[RenderableType] = [head]
+    entries = dict(sorted(report.by_entry.items(), key=lambda kv: (kv[0] not in sc.CALLER_APIS, kv[0])))
+    parts.append(_tally_table("agreement per entry point (steps)", "entry point", entries))
+    parts.append(_tally_table("agreement per field (result: steps; others: pages)", "field", report.by_field))
+    if report.flaky:
+        parts.append(Text(f"unstable: {report.flaky}", style="bold yellow"))
+    if report.mismatch is not None:
+        parts.append(Text("shrunk mismatch:", style="bold"))
+        parts.append(render_comparison(report.mismatch))
+    return Group(*parts)
