@@ -60,6 +60,16 @@ CALLER_FLAGS = (
     "FOLL_ANON",
 )
 
+#: callers whose GUP call carries FOLL_WRITE by itself
+WRITING_CALLERS = ("io_uring_register_buffers", "odirect_read", "process_vm_writev", "proc_mem_write",
+                   "madv_populate_write")
+
+
+def writes_through(op: "Gup") -> bool:
+    """Did the call ask for write access (so a device may write through what it got)?"""
+    return "FOLL_WRITE" in op.flags or op.api in WRITING_CALLERS
+
+
 #: GUP retry points at which an Interleave operation can run (see Gup.interleave).
 RETRY_POINTS = ("after_fault",)
 
@@ -280,6 +290,9 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             released.add(op.of)
         elif not 0 <= op.index < gups[op.of].pages:
             raise ScenarioError(f"{where}.index", f"op {op.of} covers {gups[op.of].pages} pages")
+        elif isinstance(op, DmaWrite) and not writes_through(gups[op.of]):
+            raise ScenarioError(f"{where}.of", f"op {op.of} took its pages without FOLL_WRITE: a device may not "
+                                "write through them")
     elif isinstance(op, (Munmap, Mprotect, MadvDontneed)):
         if op.start < 0 or op.pages < 1:
             raise ScenarioError(f"{where}", "needs start >= 0 and pages >= 1")

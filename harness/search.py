@@ -45,7 +45,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            database: object = "default") -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all)."""
     from properties import PROPERTIES, check_all
-    from strategies import scenarios
+    from strategies import for_profile, scenarios
 
     if isinstance(profile, str):
         profile = get_profile(profile)
@@ -54,7 +54,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         if name not in PROPERTIES:
             from properties import UnknownProperty
             raise UnknownProperty(name)
-    strategy = strategy if strategy is not None else scenarios()
+    strategy = strategy if strategy is not None else scenarios(**for_profile(profile))
     state: dict = {"count": 0, "first": None, "first_t": None, "last": None}
     started = time.perf_counter()
 

@@ -1,6 +1,8 @@
 """Properties over finished runs. Importing this package registers them all."""
 
 from .registry import PROPERTIES, Property, UnknownProperty, check_all, get_property, prop
-from . import core as _core  # noqa: F401  (registers the properties)
+from . import accounting as _accounting  # noqa: F401  (importing registers the properties)
+from . import coherence as _coherence  # noqa: F401
+from . import core as _core  # noqa: F401
 
 __all__ = ["PROPERTIES", "Property", "UnknownProperty", "check_all", "get_property", "prop"]

@@ -6,6 +6,6 @@ anonymous VMA of one page and one call with the fewest flags.
 """
 
 from .layouts import layouts, vmas
-from .ops import gup_ops, scenarios
+from .ops import for_profile, gup_ops, scenarios
 
-__all__ = ["layouts", "vmas", "gup_ops", "scenarios"]
+__all__ = ["layouts", "vmas", "gup_ops", "scenarios", "for_profile"]

@@ -2,37 +2,71 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from hypothesis import strategies as st
 
 from harness import scenario as sc
+
+from .swarm import NONE, Swarm
 
 MAX_VMAS = 4
 MAX_PAGES = 32
 MAX_GAP = 3
 
+PROT = st.sampled_from(("rw", "rw", "r", "none"))
+PROT_READONLY = st.sampled_from(("r", "r", "rw", "none"))
+#: weighted by repetition (an index into a list shrinks to its first entry): private
+#: anonymous memory, what most GUP users pin, comes up most often
+SHARE = st.sampled_from(("private", "private", "shared"))
+BACKING = st.sampled_from(("anon", "anon", "anon", "shmem", "file", "file", "pfnmap"))
+#: how a VMA's pages were faulted: untouched, all read, all written, or page by page
+FILL = st.integers(0, 3)
+ZERO_FILL = st.sampled_from((1, 1, 0, 2, 3))
+PLACEMENT = st.sampled_from(sc.PLACEMENTS)
+FAULT = st.sampled_from(sc.FAULT_CHARS)
+GAP = st.integers(0, MAX_GAP)
+
+
+@lru_cache(maxsize=None)
+def small_count(most: int) -> st.SearchStrategy[int]:
+    """1..most, mostly small (1-4 three times in four), shrinking to 1: interactions live on
+    few pages. One draw: values past 4*k map onto the large range."""
+    if most <= 4:
+        return st.integers(1, most)
+    span = most - 4
+    # 0..11 -> 1..4 (x3 weight), 12..12+span-1 -> 5..most
+    return st.integers(0, 11 + span).map(lambda v: 1 + v % 4 if v < 12 else 5 + (v - 12))
+
 
 @st.composite
-def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES) -> sc.Vma:
-    pages = draw(st.integers(1, max_pages))
+def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swarm = NONE) -> sc.Vma:
+    pages = draw(small_count(max_pages))
     # simplest first: read-write, private, anonymous, normal memory, untouched
-    prot = draw(st.sampled_from(sc.PROTS))
-    share = draw(st.sampled_from(sc.SHARES))
-    backing = draw(st.sampled_from(sc.BACKINGS))
+    prot = draw(PROT_READONLY if swarm.readonly else PROT)
+    share = draw(SHARE)
+    backing = draw(BACKING)
+    if swarm.zero_page and draw(st.booleans()):
+        share, backing = "private", "anon"
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
-    faulted = "".join(draw(st.lists(st.sampled_from(sc.FAULT_CHARS), min_size=pages, max_size=pages)))
-    placement = draw(st.sampled_from(sc.PLACEMENTS))
+    fill = draw(ZERO_FILL if swarm.zero_page else FILL)
+    if fill < 3:
+        faulted = "-rw"[fill] * pages
+    else:
+        faulted = "".join(draw(FAULT) for _ in range(pages))
+    placement = draw(PLACEMENT)
     return sc.Vma(start, pages, prot, share, backing, "" if not faulted.strip("-") else faulted, placement)
 
 
 @st.composite
-def layouts(draw: st.DrawFn, max_vmas: int = MAX_VMAS) -> tuple[sc.Vma, ...]:
+def layouts(draw: st.DrawFn, max_vmas: int = MAX_VMAS, swarm: Swarm = NONE) -> tuple[sc.Vma, ...]:
     count = draw(st.integers(1, max_vmas))
     result = []
-    start = draw(st.integers(0, MAX_GAP))
+    start = draw(GAP)
     for _ in range(count):
-        vma = draw(vmas(start=start))
+        vma = draw(vmas(start=start, swarm=swarm))
         result.append(vma)
-        # a gap of 0 puts two VMAs back to back (the kernel would keep them apart if they differ)
-        start = vma.end + draw(st.integers(0, MAX_GAP))
+        # a gap of 0 puts two VMAs back to back (the kernel may merge them if they match)
+        start = vma.end + draw(GAP)
     return tuple(result)

@@ -25,7 +25,7 @@ def test_kernels_lists_profiles_with_switches(capsys: pytest.CaptureFixture[str]
 
 def test_hunt_finds_and_saves_the_seed_livelock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["hunt", "--kernel", "v5.19-rc1", "--property", "terminates", "--seed", "1",
-                 "--max-examples", "600", "--root", str(tmp_path), "--json"])
+                 "--max-examples", "2000", "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
     assert "terminates" in out["failures"]

@@ -1,0 +1,84 @@
+"""Reference counts, pinnable memory, and the call contract."""
+
+from __future__ import annotations
+
+from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
+from harness.run import Run, describe_op
+from harness.scenario import Gup
+
+from .registry import prop
+
+
+@prop("refcount_accounting")
+def refcount_accounting(run: Run) -> str | None:
+    """After every step, every folio's refcount equals what its mappings, page-cache
+    membership, the LRU batch and the gets and pins callers hold explain (+1 per get, +1024
+    per pin on a small folio; zero-page pins uncounted since c8070b787519), and no PTE maps a
+    freed page."""
+    for snap in run.snapshots:
+        for pid, addr, pfn in snap.dangling:
+            return f"after op {snap.after}: process {pid} maps freed pfn {pfn} at page {addr}"
+        for pfn, refcount, expected in snap.accounting:
+            if refcount != expected:
+                return (f"after op {snap.after} ({describe_op(run.scenario.ops[snap.after])}): pfn {pfn} has "
+                        f"refcount {refcount}, but its holders explain {expected}")
+    return None
+
+
+@prop("longterm_pins_only_on_pinnable")
+def longterm_pins_only_on_pinnable(run: Run) -> str | None:
+    """A successful FOLL_LONGTERM pin never holds a folio in ZONE_MOVABLE or in a CMA/ISOLATE
+    pageblock: such memory must stay migratable (hot-unplug, CMA allocations), so GUP migrates
+    it out first (CMA since v5.7's check_and_migrate_cma_pages, ZONE_MOVABLE since v5.13)."""
+    for result in run.results:
+        if (result.flags & (FOLL.PIN | FOLL.LONGTERM)) != (FOLL.PIN | FOLL.LONGTERM) or not result.result:
+            continue
+        for grab in result.grabbed:
+            if grab.zero:
+                continue
+            if grab.zone == "MOVABLE" or grab.migratetype in ("CMA", "ISOLATE"):
+                where = grab.migratetype if grab.migratetype in ("CMA", "ISOLATE") else "ZONE_MOVABLE"
+                return (f"op {result.index} ({describe_op(result.op)}) long-term pinned pfn {grab.pfn} "
+                        f"({where}) at page {grab.addr}")
+    return None
+
+
+@prop("call_contract")
+def call_contract(run: Run) -> str | None:
+    """A call returns the number of pages it got, for a prefix of the range, or an errno with
+    nothing held; it returns 0 only for refused arguments (the pin_user_pages*() slow APIs,
+    d64e2dbc33a1); invalid flag mixes (FOLL_GET with FOLL_PIN, internal flags from a caller,
+    FOLL_LONGTERM without FOLL_PIN since v6.1) are refused; every returned entry is a valid,
+    referenced page."""
+    for result in run.results:
+        op = result.op
+        if not isinstance(op, Gup) or result.result is None or result.not_applicable:
+            continue
+        where = f"op {result.index} ({describe_op(op)})"
+        passed = foll_from_names(op.flags)
+        invalid = bool(passed & INTERNAL_GUP_FLAGS) or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN)
+        if not op.api.startswith(("pin_", "get_")):
+            continue  # user-space callers map GUP's result to their own syscall result
+        is_pin = op.api.startswith("pin_")
+        if is_pin and passed & FOLL.GET:
+            invalid = True
+        if (passed & FOLL.LONGTERM and not is_pin and not passed & FOLL.PIN
+                and run.profile.has("longterm_requires_pin")):
+            invalid = True
+        if invalid and result.result > 0:
+            return f"{where}: an invalid flag mix was accepted and returned {result.result}"
+        if result.result > 0:
+            if result.result > op.pages:
+                return f"{where}: returned {result.result} for a {op.pages}-page range"
+            addrs = [g.addr for g in result.grabbed]
+            if addrs != list(range(op.start, op.start + result.result)):
+                return f"{where}: returned pages {addrs}, not the prefix of the range"
+            dead = [g for g in result.grabbed if not g.live]
+            if dead:
+                return f"{where}: returned pfn {dead[0].pfn}, which has no reference"
+        else:
+            if result.grabbed:
+                return f"{where}: returned {result.result} but kept {len(result.grabbed)} page(s)"
+            if result.result == 0 and not (invalid and is_pin and op.api != "pin_user_pages_fast"):
+                return f"{where}: returned 0 (only refused arguments to pin_user_pages*() may)"
+    return None

@@ -1,0 +1,33 @@
+"""Swarm testing: each example first picks which features to lean on.
+
+A bug such as Dirty COW needs a conjunction of rare choices (a read-only private mapping,
+a forced write, an operation racing at GUP's retry point). Drawn independently each is
+likely enough, the conjunction is not. Letting every example switch a few features to
+"often" (Groce et al., "Swarm Testing", ISSTA 2012) makes such conjunctions common in
+some examples without making any example type rare. The features are bits of one integer,
+so they shrink away (to 0: no leaning) before anything else.
+"""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import strategies as st
+
+FEATURES = ("readonly", "race", "fork", "force", "zero_page")
+SWARM = st.integers(0, (1 << len(FEATURES)) - 1)
+
+
+@attrs.frozen
+class Swarm:
+    readonly: bool = False  # mappings are mostly read-only
+    race: bool = False  # GUP calls often have operations racing at their retry point
+    fork: bool = False  # forks, CPU writes and child processes come up often
+    force: bool = False  # FOLL_FORCE|FOLL_WRITE calls come up often
+    zero_page: bool = False  # private anonymous, read-faulted pages come up often
+
+    @classmethod
+    def from_bits(cls, bits: int) -> "Swarm":
+        return cls(**{name: bool(bits >> i & 1) for i, name in enumerate(FEATURES)})
+
+
+NONE = Swarm()
