@@ -20,7 +20,9 @@ SHARES = ("private", "shared")
 #: shmem: a memfd/tmpfs file; file: a file on a writeback filesystem (ext4);
 #: pfnmap: a VM_IO|VM_PFNMAP driver mapping without struct pages.
 BACKINGS = ("anon", "shmem", "file", "pfnmap")
-PLACEMENTS = ("normal", "movable", "cma")
+#: where a VMA's pages sit: normal memory, ZONE_MOVABLE, a CMA pageblock, or a CMA pageblock
+#: that alloc_contig_range() is isolating right now (migratetype ISOLATE)
+PLACEMENTS = ("normal", "movable", "cma", "isolate")
 #: per-page state before the operations run: untouched, read-faulted, written.
 FAULT_CHARS = "-rw"
 

@@ -48,6 +48,8 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
     backing = draw(BACKING)
     if swarm.zero_page and draw(st.booleans()):
         share, backing = "private", "anon"
+    elif swarm.readonly and draw(st.booleans()):
+        share, backing = "private", "file"  # a read-only private file mapping (an executable, /etc/passwd)
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
     fill = draw(ZERO_FILL if swarm.zero_page else FILL)

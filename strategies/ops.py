@@ -31,8 +31,8 @@ RACE_COUNT = st.integers(1, 2)
 
 BOOL = st.booleans()
 KIND_INDEX = st.integers(0, len(KINDS) - 1)
-#: with the "fork" feature: gup, cpu_write and fork, twice as often again
-FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "fork", "cpu_write", "gup")
+#: with the "fork" feature: gup, cpu_write, fork and exit come up more often still
+FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "fork", "cpu_write", "gup", "exit")
 FORK_KIND_INDEX = st.integers(0, len(FORK_KINDS) - 1)
 RACE_INDEX = st.integers(0, len(RACES) - 1)
 PROT = st.sampled_from(sc.PROTS)

@@ -19,7 +19,7 @@ SWARM = st.integers(0, (1 << len(FEATURES)) - 1)
 
 @attrs.frozen
 class Swarm:
-    readonly: bool = False  # mappings are mostly read-only
+    readonly: bool = False  # mappings are mostly read-only, often private file mappings
     race: bool = False  # GUP calls often have operations racing at their retry point
     fork: bool = False  # forks, CPU writes and child processes come up often
     force: bool = False  # FOLL_FORCE|FOLL_WRITE calls come up often

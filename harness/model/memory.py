@@ -84,6 +84,7 @@ PLACEMENT = {
     "normal": ("NORMAL", "MOVABLE"),
     "movable": ("MOVABLE", "MOVABLE"),
     "cma": ("NORMAL", "CMA"),
+    "isolate": ("NORMAL", "ISOLATE"),
 }
 
 
