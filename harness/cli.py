@@ -66,12 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     conform.add_argument("--json", action="store_true")
 
+    bench = sub.add_parser("bench", help="how reliably and fast the search finds each catalogued bug")
+    bench.add_argument("--seeds", type=int, default=20)
+    bench.add_argument("--max-examples", type=int, default=None, help="budget per search (default: the bug budget)")
+    bench.add_argument("--all-profiles", action="store_true", help="every failing profile, not the first per bug")
+    bench.add_argument("--only", default=None, help="only regression files whose name contains this")
+    bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
+
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .profiles import register
+    register()
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -257,6 +266,23 @@ def cmd_conform(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import render, render_throughput, run_bench
+    from .search import BUG_BUDGET
+
+    if args.seeds < 1:
+        raise UsageError("gupharness bench: --seeds must be at least 1")
+    data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only)
+    con = report.console()
+    con.print(render(data))
+    con.print(render_throughput(data))
+    if args.json_file:
+        from .regression import save_json_atomic
+        save_json_atomic(args.json_file, data)
+        con.print(f"written: {args.json_file}")
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -264,6 +290,7 @@ COMMANDS = {
     "bisect": cmd_bisect,
     "properties": cmd_properties,
     "conform": cmd_conform,
+    "bench": cmd_bench,
 }
 
 

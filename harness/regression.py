@@ -213,3 +213,17 @@ def save_counterexample(root: str | Path, scenario: sc.Scenario, profile: str, f
     title = f"{', '.join(names)} fails on {profile}"
     reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by}, live)
     return save_new(Path(root) / "regressions" / PENDING, slug(f"{'-'.join(names)}-{profile}"), reg)
+
+
+def save_json_atomic(path: str | Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON, atomically (a reader sees the old or the new file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -134,4 +134,7 @@ def timeline_table(verbose: bool = False) -> Table:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal:
+        out.width = 140  # logs and pipes: wide enough for the tables, never squeezed to 80
+    return out

@@ -13,8 +13,14 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from .model.kernels import Profile, get_profile
+from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
+
+
+#: examples a from-scratch search may spend on one catalogued bug (it stops at the first
+#: failure and then shrinks): the budget the benchmark and the corpus tests use
+BUG_BUDGET = 3000
 
 
 class PropertyFailed(AssertionError):
@@ -42,7 +48,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            strategy: st.SearchStrategy[Scenario] | None = None,
            max_examples: int | None = None, seed: int | None = None,
            base_settings: settings | None = None,
-           database: object = "default") -> SearchResult:
+           database: object = "default", reduce_further: bool = True) -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all)."""
     from properties import PROPERTIES, check_all
     from strategies import for_profile, scenarios
@@ -83,6 +89,10 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     if seed is not None:
         overrides["derandomize"] = False
     test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
+    # one example-database key per profile and property set, so a failure saved for one
+    # search is replayed first by the same search (also on another CI machine sharing the DB)
+    test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
+        f"gupharness:{profile.name}:{','.join(names)}".encode())
     if seed is not None:
         test = hypothesis_seed(seed)(test)
     try:
@@ -93,6 +103,17 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     counterexample = state["last"]
     if counterexample is None:
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
+    if reduce_further:
+        def still_fails(candidate: Scenario) -> bool:
+            candidate_run = run_scenario(candidate, profile, trace=False)
+            if candidate_run.not_applicable:
+                return False
+            verdict = check_all(candidate_run, names)
+            return all(verdict[name] is not None for name in state["failing"])
+
+        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
+        state["failing"] = [name for name, verdict in shrunk.items() if verdict is not None]
+        counterexample = reduce(counterexample, still_fails)
     run = run_scenario(counterexample, profile)
     verdicts = check_all(run, names)
     failures = {k: v for k, v in verdicts.items() if v is not None}

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from harness.bench import bugs
 from harness.model.kernels import PROFILE_NAMES
 from harness.regression import load, save_counterexample
-from harness.search import search
+from harness.search import BUG_BUDGET, search
 from properties import PROPERTIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +47,8 @@ def test_properties_hold(kernel: str) -> None:
 
 
 def _recorded_bugs() -> list[tuple[str, str, Path]]:
-    """Each (file, property) once, on the first profile where the file expects it to fail."""
-    bugs: dict[tuple[Path, str], str] = {}
-    for path in CORPUS:
-        reg = load(path)
-        for kernel in PROFILE_NAMES:
-            for prop in sorted(reg.expected_failures(kernel)):
-                bugs.setdefault((path, prop), kernel)
-    return [(kernel, prop, path) for (path, prop), kernel in bugs.items()]
-
-
-#: examples a from-scratch search may spend per recorded bug (it stops at the first failure);
-#: races and four-step fork bugs need more than the quick profiles run
-BUG_BUDGET = 3000
+    """Each (file, property) once, on the profile where only that file's bug can be found."""
+    return [(kernel, prop, path) for path, kernel, prop in bugs(ROOT / "regressions")]
 
 
 @pytest.mark.parametrize("kernel,prop,path", _recorded_bugs(),
@@ -82,3 +72,18 @@ def test_seed_livelock_shrinks_to_one_page_and_one_longterm_call(seed: int) -> N
     assert call.pages == 1 and call.start == vma.start
     assert "FOLL_LONGTERM" in call.flags and "FOLL_WRITE" not in call.flags
     assert result.run is not None and result.run.livelock is not None
+
+
+def _uncovered_bug_profiles() -> list[str]:
+    """Profiles where the corpus expects failures but no per-file search above runs."""
+    covered = {kernel for kernel, _prop, _path in _recorded_bugs()}
+    return [k for k in PROFILE_NAMES if KNOWN[k] and k not in covered]
+
+
+@pytest.mark.parametrize("kernel", _uncovered_bug_profiles())
+def test_every_bug_profile_shows_a_failure(kernel: str) -> None:
+    """On every profile with a recorded bug, the search finds some recorded failure there."""
+    budget = max(settings().max_examples, BUG_BUDGET)
+    result = search(kernel, sorted(KNOWN[kernel]), base_settings=settings(), max_examples=budget, database=None)
+    assert result.counterexample is not None, f"no recorded failure found on {kernel}"
+    assert set(result.failures) <= KNOWN[kernel]

@@ -1,0 +1,148 @@
+"""The detection benchmark: how reliably and how fast the search finds each catalogued bug.
+
+For every regression file that expects a property to fail somewhere, search that profile
+from scratch (no example database) with N seeds and report the detection rate, examples
+and seconds to the first failure, seconds until shrinking is done, and how often the
+shrunk scenario is the file's own (canonical, minimal) scenario. Also the throughput of
+the property search on mainline. A benchmark, never a timed test.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.table import Table
+
+from .model.kernels import PROFILE_NAMES
+from .regression import load
+from .search import BUG_BUDGET, search
+
+
+@attrs.define
+class BugResult:
+    file: str
+    profile: str
+    property: str
+    seeds: int
+    detected: int = 0
+    examples_to_failure: list[int] = attrs.field(factory=list)
+    seconds_to_failure: list[float] = attrs.field(factory=list)
+    seconds_total: list[float] = attrs.field(factory=list)
+    canonical: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        ex, det, tot = self.examples_to_failure, self.seconds_to_failure, self.seconds_total
+        return {
+            "file": self.file, "profile": self.profile, "property": self.property, "seeds": self.seeds,
+            "detection_rate": self.detected / self.seeds,
+            "median_examples_to_failure": statistics.median(ex) if ex else None,
+            "max_examples_to_failure": max(ex) if ex else None,
+            "median_seconds_to_detect": round(statistics.median(det), 3) if det else None,
+            "median_seconds_to_shrunk": round(statistics.median(tot), 3) if tot else None,
+            "canonical_rate": self.canonical / self.detected if self.detected else None,
+        }
+
+
+def bugs(directory: str | Path = "regressions", all_profiles: bool = False) -> list[tuple[Path, str, str]]:
+    """(file, profile, property) for each recorded failure. By default one profile per file
+    and property: the one where the fewest other files expect the same property to fail
+    (so the search there can only be finding this file's bug), the earliest on a tie."""
+    regs = {path: load(path) for path in sorted(Path(directory).glob("*.json"))}
+    found: list[tuple[Path, str, str]] = []
+    for path, reg in regs.items():
+        by_prop: dict[str, list[str]] = {}
+        for profile in PROFILE_NAMES:
+            for prop in sorted(reg.expected_failures(profile)):
+                by_prop.setdefault(prop, []).append(profile)
+        for prop, profiles in by_prop.items():
+            if all_profiles:
+                found += [(path, profile, prop) for profile in profiles]
+                continue
+
+            def rivals(profile: str, prop: str = prop, path: Path = path) -> int:
+                return sum(1 for other, r in regs.items() if other != path and prop in r.expected_failures(profile))
+
+            found.append((path, min(profiles, key=rivals), prop))
+    if all_profiles:
+        return found
+    # the same profile and property twice: keep the file with the smaller scenario (the other
+    # records a longer story whose search would find the short one)
+    best: dict[tuple[str, str], tuple[Path, str, str]] = {}
+    for entry in found:
+        key = (entry[1], entry[2])
+        size = len(regs[entry[0]].scenario.ops)
+        if key not in best or size < len(regs[best[key][0]].scenario.ops):
+            best[key] = entry
+    return [entry for entry in found if best[(entry[1], entry[2])] is entry]
+
+
+def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | Path = "regressions",
+              all_profiles: bool = False, throughput_examples: int = 300,
+              only: str | None = None) -> dict[str, Any]:
+    from hypothesis import settings
+
+    from properties import PROPERTIES
+
+    ci = settings.get_profile("ci")
+    results = []
+    for path, profile, prop in bugs(directory, all_profiles):
+        if only is not None and only not in path.name:
+            continue
+        reg = load(path)
+        result = BugResult(str(path), profile, prop, seeds)
+        for seed in range(seeds):
+            found = search(profile, [prop], seed=seed, max_examples=max_examples, base_settings=ci, database=None)
+            if found.counterexample is None:
+                continue
+            result.detected += 1
+            result.examples_to_failure.append(found.examples_to_failure)
+            result.seconds_to_failure.append(found.seconds_to_failure or 0.0)
+            result.seconds_total.append(found.seconds)
+            result.canonical += found.counterexample == reg.scenario
+        results.append(result)
+    throughput = {}
+    for name in PROPERTIES:
+        started = time.perf_counter()
+        found = search("mainline", [name], seed=0, max_examples=throughput_examples, base_settings=ci, database=None)
+        elapsed = time.perf_counter() - started
+        throughput[name] = round(found.examples / elapsed, 1) if elapsed else None
+    return {
+        "machine": {"node": platform.node(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                    "kernel": platform.release()},
+        "seeds": seeds, "max_examples": max_examples,
+        "bugs": [r.to_json() for r in results],
+        "throughput_examples_per_second_on_mainline": throughput,
+    }
+
+
+def render(data: dict[str, Any]) -> Table:
+    table = Table(title=f"detection over {data['seeds']} seeds (budget {data['max_examples']} examples per search)",
+                  title_justify="left")
+    for column in ("bug", "profile", "property", "detected", "examples median/max", "s to detect",
+                   "s to shrunk", "canonical"):
+        table.add_column(column)
+    for bug in data["bugs"]:
+        rate = bug["detection_rate"]
+        table.add_row(
+            Path(bug["file"]).stem, bug["profile"], bug["property"],
+            f"[{'green' if rate == 1 else 'red'}]{rate:.0%}[/]",
+            f"{bug['median_examples_to_failure']}/{bug['max_examples_to_failure']}",
+            f"{bug['median_seconds_to_detect']}", f"{bug['median_seconds_to_shrunk']}",
+            "-" if bug["canonical_rate"] is None else f"{bug['canonical_rate']:.0%}",
+        )
+    return table
+
+
+def render_throughput(data: dict[str, Any]) -> Table:
+    table = Table(title="property search throughput on mainline", title_justify="left")
+    table.add_column("property")
+    table.add_column("examples/s")
+    for name, rate in data["throughput_examples_per_second_on_mainline"].items():
+        table.add_row(name, str(rate))
+    return table

@@ -1,0 +1,148 @@
+"""A scenario-level reducer that finishes what Hypothesis' shrinker starts.
+
+Hypothesis shrinks the choices a strategy drew; some simplifications are invisible at that
+level (dropping a VMA that later operations address by position, dropping an operation
+that later releases refer to by index). This pass edits the scenario itself: it tries
+removals and simplifications, keeps any edit after which the same properties still fail,
+and repeats until nothing applies. The result is a canonical minimal counterexample.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import attrs
+
+from . import scenario as sc
+
+Failing = Callable[[sc.Scenario], bool]
+
+#: simplest value first for each field that has a preferred value
+SIMPLEST_VMA = {"prot": "rw", "share": "private", "backing": "anon", "placement": "normal"}
+SIMPLEST_APIS = ("pin_user_pages", "get_user_pages")
+
+
+def reduce(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000) -> sc.Scenario:
+    """Greedy reduction to a fixpoint; `still_fails` must hold for `scenario`."""
+    current = scenario
+    tries = 0
+    progress = True
+    while progress and tries < budget:
+        progress = False
+        for candidate in _candidates(current):
+            if candidate == current:
+                continue
+            try:
+                sc.validate(candidate)
+            except sc.ScenarioError:
+                continue
+            tries += 1
+            if still_fails(candidate):
+                current = candidate
+                progress = True
+                break
+            if tries >= budget:
+                break
+    return current
+
+
+def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
+    # whole operations first (the biggest simplification), last op first
+    for i in reversed(range(len(s.ops))):
+        reduced = _without_op(s, i)
+        if reduced is not None:
+            yield reduced
+    # whole VMAs
+    if len(s.layout) > 1:
+        for i in range(len(s.layout)):
+            yield attrs.evolve(s, layout=s.layout[:i] + s.layout[i + 1:])
+    # move everything down to address 0
+    low = min(v.start for v in s.layout)
+    if low > 0 and all(_min_addr(op) is None or _min_addr(op) >= low for op in s.ops):  # type: ignore[operator]
+        yield _shift(s, -low)
+    # operations' details
+    for i, op in enumerate(s.ops):
+        for simpler in _simpler_op(op):
+            yield attrs.evolve(s, ops=s.ops[:i] + (simpler,) + s.ops[i + 1:])
+    # VMAs' details
+    for i, vma in enumerate(s.layout):
+        for simpler in _simpler_vma(vma):
+            yield attrs.evolve(s, layout=s.layout[:i] + (simpler,) + s.layout[i + 1:])
+
+
+def _without_op(s: sc.Scenario, index: int) -> sc.Scenario | None:
+    """Drop op `index` and whatever refers to it; renumber later references."""
+    ops: list[sc.Op] = []
+    dropped = {index}
+    for i, op in enumerate(s.ops):
+        if i in dropped:
+            continue
+        of = getattr(op, "of", None)
+        if of is not None:
+            if of in dropped:
+                dropped.add(i)
+                continue
+            op = attrs.evolve(op, of=of - sum(1 for d in dropped if d < of))
+        ops.append(op)
+    if isinstance(s.ops[index], sc.Fork) and any(getattr(op, "process", 0) for op in ops):
+        return None  # the child's operations need the fork
+    return attrs.evolve(s, ops=tuple(ops))
+
+
+def _simpler_op(op: sc.Op) -> Iterator[sc.Op]:
+    if isinstance(op, sc.Gup):
+        if op.interleave:
+            yield attrs.evolve(op, interleave=())
+            for j in range(len(op.interleave)):
+                yield attrs.evolve(op, interleave=op.interleave[:j] + op.interleave[j + 1:])
+        for j in range(len(op.flags)):
+            yield attrs.evolve(op, flags=op.flags[:j] + op.flags[j + 1:])
+        # only towards the front of the preference list, so two APIs never take turns
+        rank = SIMPLEST_APIS.index(op.api) if op.api in SIMPLEST_APIS else len(SIMPLEST_APIS)
+        for api in SIMPLEST_APIS[:rank]:
+            yield attrs.evolve(op, api=api)
+        if op.pages > 1:
+            yield attrs.evolve(op, pages=1)
+            yield attrs.evolve(op, pages=op.pages - 1)
+        if op.process:
+            yield attrs.evolve(op, process=0)
+    elif isinstance(op, (sc.MadvDontneed, sc.Munmap, sc.Mprotect)) and op.pages > 1:
+        yield attrs.evolve(op, pages=1)
+    if isinstance(op, sc.Mprotect) and op.prot != "rw":
+        yield attrs.evolve(op, prot="rw")
+
+
+def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
+    if vma.pages > 1:
+        yield attrs.evolve(vma, pages=1, faulted=vma.faulted[:1])
+        yield attrs.evolve(vma, pages=vma.pages - 1, faulted=vma.faulted[:-1])
+    if vma.faulted:
+        yield attrs.evolve(vma, faulted="")
+        for simpler in ("-", "r"):
+            for j, char in enumerate(vma.faulted):
+                if sc.FAULT_CHARS.index(char) > sc.FAULT_CHARS.index(simpler):
+                    faulted = vma.faulted[:j] + simpler + vma.faulted[j + 1:]
+                    yield attrs.evolve(vma, faulted="" if not faulted.strip("-") else faulted)
+    for field, value in SIMPLEST_VMA.items():
+        if getattr(vma, field) != value:
+            yield attrs.evolve(vma, **{field: value})
+
+
+def _min_addr(op: sc.Op) -> int | None:
+    for field in ("start", "page"):
+        if hasattr(op, field):
+            return getattr(op, field)  # type: ignore[no-any-return]
+    return None
+
+
+def _shift(s: sc.Scenario, delta: int) -> sc.Scenario:
+    def move(op: sc.Op) -> sc.Op:
+        if isinstance(op, sc.Gup):
+            return attrs.evolve(op, start=op.start + delta, interleave=tuple(move(o) for o in op.interleave))
+        for field in ("start", "page"):
+            if hasattr(op, field):
+                return attrs.evolve(op, **{field: getattr(op, field) + delta})
+        return op
+
+    return sc.Scenario(tuple(attrs.evolve(v, start=v.start + delta) for v in s.layout),
+                       tuple(move(op) for op in s.ops))
