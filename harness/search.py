@@ -48,7 +48,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            strategy: st.SearchStrategy[Scenario] | None = None,
            max_examples: int | None = None, seed: int | None = None,
            base_settings: settings | None = None,
-           database: object = "default", reduce_further: bool = True) -> SearchResult:
+           database: object = "default", reduce_further: bool = True, shrink: bool = True) -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all)."""
     from properties import PROPERTIES, check_all
     from strategies import for_profile, scenarios
@@ -81,7 +81,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     chosen = base_settings if base_settings is not None else settings()
     overrides: dict = {"deadline": None,
                        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-                       "phases": [p for p in Phase if p is not Phase.explain]}
+                       "phases": [p for p in Phase if p is not Phase.explain and (shrink or p is not Phase.shrink)]}
     if max_examples is not None:
         overrides["max_examples"] = max_examples
     if database != "default":
@@ -103,7 +103,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     counterexample = state["last"]
     if counterexample is None:
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
-    if reduce_further:
+    if reduce_further and shrink:
         def still_fails(candidate: Scenario) -> bool:
             candidate_run = run_scenario(candidate, profile, trace=False)
             if candidate_run.not_applicable:

@@ -55,7 +55,8 @@ def _recorded_bugs() -> list[tuple[str, str, Path]]:
                          ids=lambda v: v.name if isinstance(v, Path) else str(v))
 def test_recorded_bug_is_found_from_scratch(kernel: str, prop: str, path: Path) -> None:
     budget = max(settings().max_examples, BUG_BUDGET)
-    result = search(kernel, [prop], base_settings=settings(), max_examples=budget, database=None)
+    # detection only: shrinking is covered by the shape tests and costs more than finding
+    result = search(kernel, [prop], base_settings=settings(), max_examples=budget, database=None, shrink=False)
     assert result.counterexample is not None, f"{prop} on {kernel} not found in {result.examples} examples"
     assert prop in result.failures
 
@@ -84,6 +85,7 @@ def _uncovered_bug_profiles() -> list[str]:
 def test_every_bug_profile_shows_a_failure(kernel: str) -> None:
     """On every profile with a recorded bug, the search finds some recorded failure there."""
     budget = max(settings().max_examples, BUG_BUDGET)
-    result = search(kernel, sorted(KNOWN[kernel]), base_settings=settings(), max_examples=budget, database=None)
+    result = search(kernel, sorted(KNOWN[kernel]), base_settings=settings(), max_examples=budget, database=None,
+                    shrink=False)
     assert result.counterexample is not None, f"no recorded failure found on {kernel}"
     assert set(result.failures) <= KNOWN[kernel]
