@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from properties.registry import UnknownProperty
 
 from . import report
-from .regression import RegressionError
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
+from .regression import RegressionError
 
 
 class UsageError(Exception):

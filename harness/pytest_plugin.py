@@ -7,8 +7,9 @@ not yet reviewed counterexamples) are not collected; promoting one is moving it 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

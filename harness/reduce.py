@@ -9,7 +9,7 @@ and repeats until nothing applies. The result is a canonical minimal counterexam
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -66,8 +66,8 @@ def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
             yield attrs.evolve(s, ops=s.ops[:i] + (simpler,) + s.ops[i + 1:])
     # VMAs' details
     for i, vma in enumerate(s.layout):
-        for simpler in _simpler_vma(vma):
-            yield attrs.evolve(s, layout=s.layout[:i] + (simpler,) + s.layout[i + 1:])
+        for simpler_vma in _simpler_vma(vma):
+            yield attrs.evolve(s, layout=s.layout[:i] + (simpler_vma,) + s.layout[i + 1:])
 
 
 def _without_op(s: sc.Scenario, index: int) -> sc.Scenario | None:
@@ -125,7 +125,7 @@ def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
                     yield attrs.evolve(vma, faulted="" if not faulted.strip("-") else faulted)
     for field, value in SIMPLEST_VMA.items():
         if getattr(vma, field) != value:
-            yield attrs.evolve(vma, **{field: value})
+            yield attrs.evolve(vma, **{field: value})  # type: ignore[arg-type]
 
 
 def _min_addr(op: sc.Op) -> int | None:

@@ -4,7 +4,7 @@ the kernel timeline."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.console import Console, Group
 from rich.panel import Panel

@@ -11,17 +11,17 @@ from __future__ import annotations
 import attrs
 
 from . import scenario as sc
+from .model import vmops
+from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
 from .model.callers import CALLERS, call_api, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import gup_put_folio
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
-from .model.accounting import explained_refcount
 from .model.memory import Folio
 from .model.mm import MM, is_cow_mapping
 from .model.trace import Event
-from .model import vmops
 from .observe import PageObservation, StepObservation
 
 
@@ -74,6 +74,8 @@ class Write:
     also_mapped_by: tuple[int, ...]
     #: (op, process) of references/pins held by other processes on the page
     also_held_by: tuple[tuple[int, int], ...]
+    #: a device write through a FOLL_GET reference rather than a FOLL_PIN pin
+    through_get: bool = False
 
 
 @attrs.frozen
@@ -227,8 +229,8 @@ class _Executor:
                 folio.data = k.new_token()
                 folio.dirty = True
                 k.trace("dma", f"device writes {folio.data} into pfn {folio.pfn}")
-                process, start, _flags = self.held_meta[op.of]
-                self._record_write(process, start + op.index, folio, "dma")
+                process, start, flags = self.held_meta[op.of]
+                self._record_write(process, start + op.index, folio, "dma", through_get=not flags & FOLL.PIN)
             else:
                 k.trace("dma", f"device reads {folio.data} from pfn {folio.pfn}")
             result.result = 0
@@ -320,7 +322,7 @@ class _Executor:
             ret = caller.error
         result.result = ret
 
-    def _record_write(self, process: int, addr: int, folio: Folio, via: str) -> None:
+    def _record_write(self, process: int, addr: int, folio: Folio, via: str, through_get: bool = False) -> None:
         mm = self.k.mms[process]
         vma = mm.find_vma(addr)
         others = tuple(sorted({other.pid for other, _a, _pte in self.k.rmap(folio)
@@ -331,7 +333,7 @@ class _Executor:
             self.current_op, process, addr, folio.pfn, via,
             private=vma is not None and is_cow_mapping(vma.flags),
             page_cache=folio.mapping is not None and not folio.anon,
-            also_mapped_by=others, also_held_by=holders,
+            also_mapped_by=others, also_held_by=holders, through_get=through_get,
         ))
 
     def _detach(self, process: int, start: int, end: int) -> None:

@@ -67,7 +67,7 @@ WRITING_CALLERS = ("io_uring_register_buffers", "odirect_read", "process_vm_writ
                    "madv_populate_write")
 
 
-def writes_through(op: "Gup") -> bool:
+def writes_through(op: Gup) -> bool:
     """Did the call ask for write access (so a device may write through what it got)?"""
     return "FOLL_WRITE" in op.flags or op.api in WRITING_CALLERS
 
@@ -109,7 +109,7 @@ class Gup:
     flags: tuple[str, ...] = ()
     #: operations run at GUP's first retry point (after a fault, before the page is
     #: looked up again): how a race such as Dirty COW becomes a plain, shrinkable scenario.
-    interleave: tuple["Op", ...] = ()
+    interleave: tuple[Op, ...] = ()
     process: int = 0
 
 

@@ -5,7 +5,7 @@ tests and the benchmark, so all three see the same counterexamples."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 from hypothesis import HealthCheck, Phase, given, settings
@@ -16,7 +16,6 @@ from .model.kernels import Profile, get_profile
 from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
-
 
 #: examples a from-scratch search may spend on one catalogued bug (it stops at the first
 #: failure and then shrinks): the budget the benchmark and the corpus tests use

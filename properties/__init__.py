@@ -1,8 +1,8 @@
 """Properties over finished runs. Importing this package registers them all."""
 
-from .registry import PROPERTIES, Property, UnknownProperty, check_all, get_property, prop
 from . import accounting as _accounting  # noqa: F401  (importing registers the properties)
 from . import coherence as _coherence  # noqa: F401
 from . import core as _core  # noqa: F401
+from .registry import PROPERTIES, Property, UnknownProperty, check_all, get_property, prop
 
 __all__ = ["PROPERTIES", "Property", "UnknownProperty", "check_all", "get_property", "prop"]

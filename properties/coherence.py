@@ -42,7 +42,9 @@ def private_stays_private(run: Run) -> str | None:
 
     Dirty COW (CVE-2016-5195, fixed by 19be0eaffa3a) let a forced write land in the page cache;
     GUP after fork (CVE-2020-29374, 17839856fd58 / 09854ba94c6a) let a child keep reading the
-    parent's later writes through a reference it took on a shared anon page."""
+    parent's later writes through a reference it took on a shared anon page. A device write
+    through a FOLL_GET reference carries no promise about other processes: DMA belongs
+    behind FOLL_PIN (Documentation/core-api/pin_user_pages.rst), which fork honours."""
     for result in run.results:
         if not result.flags & FOLL.WRITE:
             continue
@@ -57,6 +59,8 @@ def private_stays_private(run: Run) -> str | None:
         if write.page_cache:
             return (f"{where}: a {write.via} write through process {write.process}'s private mapping at page "
                     f"{write.addr} landed in page-cache pfn {write.pfn}, i.e. in the file")
+        if write.through_get:
+            continue
         if write.also_mapped_by:
             return (f"{where}: process {write.process}'s {write.via} write at page {write.addr} went into pfn "
                     f"{write.pfn}, which process(es) {', '.join(map(str, write.also_mapped_by))} still map privately")

@@ -7,7 +7,7 @@ Registering a property is all it takes: every profile, the search, `gupharness r
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 

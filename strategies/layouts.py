@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import strategies as st
 
@@ -28,7 +28,7 @@ FAULT = st.sampled_from(sc.FAULT_CHARS)
 GAP = st.integers(0, MAX_GAP)
 
 
-@lru_cache(maxsize=None)
+@cache
 def small_count(most: int) -> st.SearchStrategy[int]:
     """1..most, mostly small (1-4 three times in four), shrinking to 1: interactions live on
     few pages. One draw: values past 4*k map onto the large range."""
@@ -52,7 +52,8 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
         share, backing = "private", "file"  # a read-only private file mapping (an executable, /etc/passwd)
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
-    fill = draw(ZERO_FILL if swarm.zero_page else FILL)
+    # zero-page leaning, or a read-only mapping: pages that were read (the usual state of both)
+    fill = draw(ZERO_FILL if swarm.zero_page or swarm.readonly else FILL)
     if fill < 3:
         faulted = "-rw"[fill] * pages
     else:

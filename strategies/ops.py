@@ -31,8 +31,8 @@ RACE_COUNT = st.integers(1, 2)
 
 BOOL = st.booleans()
 KIND_INDEX = st.integers(0, len(KINDS) - 1)
-#: with the "fork" feature: gup, cpu_write, fork and exit come up more often still
-FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "fork", "cpu_write", "gup", "exit")
+#: with the "fork" feature: gup, cpu_write, fork, exit and device writes come up more often still
+FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "dma_write", "fork", "cpu_write", "gup", "exit")
 FORK_KIND_INDEX = st.integers(0, len(FORK_KINDS) - 1)
 RACE_INDEX = st.integers(0, len(RACES) - 1)
 PROT = st.sampled_from(sc.PROTS)
@@ -161,8 +161,9 @@ def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_API
         writable = [g for g in live if sc.writes_through(gups[g])]
         process = _process(draw, processes)
         if kind == "release" and live:
-            op: sc.Op = sc.Release(_pick(draw, live))
-            released.add(op.of)
+            release = sc.Release(_pick(draw, live))
+            released.add(release.of)
+            op: sc.Op = release
         elif kind == "dma_write" and writable:
             op = sc.DmaWrite(_pick(draw, writable), 0)
         elif kind == "dma_read" and live:

@@ -26,7 +26,7 @@ class Swarm:
     zero_page: bool = False  # private anonymous, read-faulted pages come up often
 
     @classmethod
-    def from_bits(cls, bits: int) -> "Swarm":
+    def from_bits(cls, bits: int) -> Swarm:
         return cls(**{name: bool(bits >> i & 1) for i, name in enumerate(FEATURES)})
 
 

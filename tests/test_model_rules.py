@@ -64,8 +64,8 @@ def test_pin_of_small_folio_adds_the_bias() -> None:
     assert folio is not None
     # after the run everything is released; replay the pin without release to look at it
     from harness.model import gup
-    from harness.model.flags import FOLL
     from harness.model.accounting import structural_refs
+    from harness.model.flags import FOLL
     before = folio.refcount
     assert before == structural_refs(folio) and not folio.maybe_dma_pinned()
     pages: list = []

@@ -11,8 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import scenario as sc
-from harness.regression import (PENDING, Regression, RegressionError, dumps, from_json_data, load,
-                                save_counterexample, save_new)
+from harness.regression import (
+    PENDING,
+    Regression,
+    RegressionError,
+    dumps,
+    from_json_data,
+    load,
+    save_counterexample,
+    save_new,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"

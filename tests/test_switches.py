@@ -3,7 +3,7 @@ on (or off) and the step itself must differ on a scenario chosen to show that sw
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

@@ -10,7 +10,7 @@ which is what pytest-timeout is there to stop.
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Callable, Hashable
 
 import attrs
 
@@ -40,7 +40,7 @@ class Budget:
     seen: dict[tuple[str, int], dict[Hashable, int]] = attrs.field(factory=dict)
 
     def round(self, loop: str, instance: int, number: int, fingerprint: Hashable,
-              describe_state: "callable[[], str]", events: list[Event]) -> None:  # type: ignore[valid-type]
+              describe_state: Callable[[], str], events: list[Event]) -> None:
         """Account for round `number` of loop `loop` (call `instance`); raise Livelock if it cannot end."""
         if self.limit is None:
             return

@@ -4,7 +4,7 @@ GUP calls they make (GUP_HISTORY.md §8, LIVE_KERNEL.md)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 

@@ -8,7 +8,7 @@ fatal signals; the mmap lock is never dropped (so FOLL_UNLOCKABLE/locked are not
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .budget import Livelock
 from .fault import VM_FAULT, VM_FAULT_ERROR, handle_mm_fault
@@ -235,9 +235,9 @@ def __get_user_pages(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FO
                 ret, foll_flags = faultin_page(k, mm, vma, addr, foll_flags, unshare=page == EMLINK)
                 if ret == 0:
                     if hook is not None:
-                        hook, run = None, hook
+                        run_races, hook = hook, None
                         k.trace("race", "interleaved operations run at GUP's retry point")
-                        run()
+                        run_races()
                         # The lock was (notionally) dropped: look the VMA up and check it again.
                         vma = mm.find_vma(addr)
                         if vma is None:

@@ -6,7 +6,7 @@ this object; the functions that mirror mm/memory.c and mm/gup.c live in their ow
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import attrs
 

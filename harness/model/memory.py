@@ -11,7 +11,7 @@ Simplifications (deliberate):
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import attrs
 
@@ -27,7 +27,7 @@ class File:
 
     name: str
     kind: str
-    pages: dict[int, "Folio"] = attrs.field(factory=dict)
+    pages: dict[int, Folio] = attrs.field(factory=dict)
     #: contents on disk (or in swap-less shmem: none), by page index
     disk: dict[int, int] = attrs.field(factory=dict)
 

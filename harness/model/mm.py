@@ -8,7 +8,7 @@ contiguous offsets).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import attrs
 
@@ -42,8 +42,8 @@ class Vma:
         """vma_is_anonymous(): private anonymous memory (shared anon is shmem-backed)."""
         return self.backing == "anon" and not (self.flags & VM.SHARED) and self.file is None
 
-    def copy(self, **changes: object) -> "Vma":
-        return attrs.evolve(self, **changes)
+    def copy(self, **changes: object) -> Vma:
+        return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
 
 def is_cow_mapping(flags: VM) -> bool:

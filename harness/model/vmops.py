@@ -26,11 +26,11 @@ def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
         flags = prot_to_vm("rw", shared)
         if spec.backing == "pfnmap":
             flags |= VM.IO | VM.PFNMAP
-        vma = Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement)
-        mm.vmas.append(vma)
+        mm.vmas.append(Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement))
         vma_merge(mm, spec.start, spec.end)  # mmap_region(): an anon mapping joins its twin neighbour
-        vma = mm.find_vma(spec.start)
-        assert vma is not None
+        merged = mm.find_vma(spec.start)
+        assert merged is not None
+        vma = merged
         if spec.backing == "pfnmap":
             # remap_pfn_range(): special PTEs to device memory without struct pages
             for addr in range(spec.start, spec.end):
