@@ -48,10 +48,25 @@ class RegressionMismatch(AssertionError):
     pass
 
 
-class RegressionItem(pytest.Item):
-    def __init__(self, *, regression: Regression, profile: str, **kwargs: Any) -> None:
+class _CorpusItem(pytest.Item):
+    """An item of a regression file: a mismatch is reported as its own message, no traceback."""
+
+    def __init__(self, *, regression: Regression, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.regression = regression
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, RegressionMismatch):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class RegressionItem(_CorpusItem):
+    def __init__(self, *, profile: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.profile = profile
 
     def runtest(self) -> None:
@@ -60,21 +75,9 @@ class RegressionItem(pytest.Item):
             raise RegressionMismatch(f"{self.regression.title}\n{verdict.explain()}\n"
                                      f"replay: gupharness replay {self.path} --kernel {self.profile} --trace")
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        if isinstance(excinfo.value, RegressionMismatch):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)  # type: ignore[return-value]
 
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.profile}"
-
-
-class LiveItem(pytest.Item):
+class LiveItem(_CorpusItem):
     """The model's mainline prediction against the running kernel (skips where it cannot be observed)."""
-
-    def __init__(self, *, regression: Regression, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.regression = regression
 
     def runtest(self) -> None:
         from .conform import compare
@@ -87,11 +90,3 @@ class LiveItem(pytest.Item):
         if not comparison.agree:
             raise RegressionMismatch(f"{self.regression.title}\nthe model (mainline) and the running kernel disagree: "
                                      f"{comparison.first_mismatch}\nreplay: gupharness conform --file {self.path}")
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        if isinstance(excinfo.value, RegressionMismatch):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)  # type: ignore[return-value]
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::live"

@@ -98,23 +98,25 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         test()
     except PropertyFailed:
         pass
-    seconds = time.perf_counter() - started
     counterexample = state["last"]
     if counterexample is None:
+        seconds = time.perf_counter() - started
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
     if reduce_further and shrink:
+        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
+        failing = [name for name, verdict in shrunk.items() if verdict is not None]
+
         def still_fails(candidate: Scenario) -> bool:
             candidate_run = run_scenario(candidate, profile, trace=False)
             if candidate_run.not_applicable:
                 return False
             verdict = check_all(candidate_run, names)
-            return all(verdict[name] is not None for name in state["failing"])
+            return all(verdict[name] is not None for name in failing)
 
-        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
-        state["failing"] = [name for name, verdict in shrunk.items() if verdict is not None]
         counterexample = reduce(counterexample, still_fails)
     run = run_scenario(counterexample, profile)
     verdicts = check_all(run, names)
     failures = {k: v for k, v in verdicts.items() if v is not None}
+    seconds = time.perf_counter() - started  # finding, shrinking and reducing
     return SearchResult(profile, names, counterexample, run, failures, state["first"], state["count"],
                         state["first_t"], seconds)

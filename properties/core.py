@@ -31,10 +31,9 @@ def pin_balance(run: Run) -> str | None:
     Holds also when a call failed or partly succeeded: __get_user_pages keeps exactly the
     pages it reports, and the long-term path drops every pin it does not return."""
     k = run.kernel
-    counted = k.has("zero_page_pin_uncounted")
     problems = []
     for folio in k.mem.live():
-        expected = explained_refcount(folio, 0, 0, zero_pins_counted=counted)
+        expected = explained_refcount(folio, gets=0, pins=0)  # nothing is held any more
         if folio.refcount != expected or folio.pincount != 0:
             problems.append(f"{folio.describe()}: refcount {folio.refcount}, expected {expected}"
                             + (f", pincount {folio.pincount}" if folio.pincount else ""))

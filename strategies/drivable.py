@@ -22,18 +22,7 @@ MAX_OPS = 8
 
 #: simplest first: the long-term pin of io_uring, then the short-term pins, the FOLL_GET
 #: callers and the fault-in-only ones
-DRIVABLE_APIS = (
-    "io_uring_register_buffers",
-    "odirect_read",
-    "odirect_write",
-    "process_vm_readv",
-    "process_vm_writev",
-    "vmsplice",
-    "proc_mem_write",
-    "proc_mem_read",
-    "madv_populate_read",
-    "madv_populate_write",
-)
+DRIVABLE_APIS = sc.CALLER_APIS
 DRIVABLE_BACKINGS = ("anon", "shmem", "file")
 #: callers whose pages stay held after the call, so a device can reach them afterwards
 #: (io_uring: reads and writes through fixed buffers; vmsplice: a pipe reader sees the pages)
