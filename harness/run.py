@@ -315,6 +315,11 @@ class _Executor:
             self.held[index] = pages[:ret]
             self.held_kind[index] = kind
             self.held_meta[index] = (mm.pid, op.start, flags | kind)
+            # Racing zaps ran before this call's pins were registered: the user removed those
+            # addresses while GUP worked, so the pins there promise nothing either.
+            for inner in op.interleave:
+                if isinstance(inner, (sc.MadvDontneed, sc.Munmap)):
+                    self._detach(inner.process, inner.start, inner.start + inner.pages)
         elif ret > 0:
             for folio in pages[:ret]:
                 gup_put_folio(k, folio, kind)

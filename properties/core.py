@@ -29,7 +29,11 @@ def pin_balance(run: Run) -> str | None:
     pincount are back to what its mappings and the page cache explain.
 
     Holds also when a call failed or partly succeeded: __get_user_pages keeps exactly the
-    pages it reports, and the long-term path drops every pin it does not return."""
+    pages it reports, and the long-term path drops every pin it does not return. A call that
+    never returns (see `terminates`) keeps whatever it pinned so far, e.g. a GUP-fast prefix
+    while the slow path loops: that run is not judged here."""
+    if run.livelock is not None:
+        return None
     k = run.kernel
     problems = []
     for folio in k.mem.live():
