@@ -39,17 +39,19 @@ class Budget:
     limit: int | None = DEFAULT_LIMIT
     seen: dict[tuple[str, int], dict[Hashable, int]] = attrs.field(factory=dict)
 
-    def round(self, loop: str, instance: int, number: int, fingerprint: Hashable,
+    def round(self, loop: str, instance: int, number: int, fingerprint: Callable[[], Hashable],
               describe_state: Callable[[], str], events: list[Event]) -> None:
-        """Account for round `number` of loop `loop` (call `instance`); raise Livelock if it cannot end."""
+        """Account for round `number` of loop `loop` (call `instance`); raise Livelock if it cannot end.
+        `fingerprint` is only taken when the budget is on (it walks every folio and PTE)."""
         if self.limit is None:
             return
+        state = fingerprint()
         history = self.seen.setdefault((loop, instance), {})
-        if fingerprint in history:
-            earlier = history[fingerprint]
+        if state in history:
+            earlier = history[state]
             raise Livelock(loop, number, f"round {number} starts in the same state as round {earlier}",
                            events, describe_state())
-        history[fingerprint] = number
+        history[state] = number
         if number >= self.limit:
             raise Livelock(loop, number, f"no result after {number} rounds (budget {self.limit})",
                            events, describe_state())

@@ -419,7 +419,7 @@ def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: l
         while True:
             rounds += 1
             # The state at the head of each round decides everything the round does.
-            k.budget.round("__gup_longterm_locked", call, rounds, k.fingerprint(), k.describe_folios, last_round)
+            k.budget.round("__gup_longterm_locked", call, rounds, k.fingerprint, k.describe_folios, last_round)
             mark = k.trace.mark()
             k.trace("round", f"__gup_longterm_locked round {rounds}")
             del pages[:]
@@ -457,11 +457,13 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
     if nr <= 0:
         return nr
     movable: list[Folio] = []
+    drain_allow = True
     for folio in dict.fromkeys(pages):
         if folio_is_longterm_pinnable(k, folio):
             continue
-        if not folio.lru:
+        if not folio.lru and drain_allow:
             k.mem.lru_add_drain_all()
+            drain_allow = False
         if k.mem.isolate_lru(folio):
             movable.append(folio)
     if not movable:
