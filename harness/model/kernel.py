@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import attrs
 
 from .budget import Budget
+from .bug import Warn
 from .kernels import Profile
 from .memory import File, Folio, PhysMem
 from .mm import MM, Pte, Vma
@@ -31,9 +32,16 @@ class Kernel:
     calls: int = 0
     #: PF_MEMALLOC_PIN: set by __gup_longterm_locked (memalloc_pin_save)
     memalloc_pin: bool = False
+    #: WARN_ON(_ONCE) splats the run reached, in order
+    warnings: list[Warn] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
+
+    def warn(self, where: str, message: str) -> None:
+        """WARN_ON_ONCE(): log and carry on."""
+        self.warnings.append(Warn(where, message))
+        self.trace("warn", f"WARN in {where}: {message}")
 
     def new_token(self) -> int:
         token = self.next_token

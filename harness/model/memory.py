@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import attrs
 
+from .bug import KernelBug
+
 GUP_PIN_COUNTING_BIAS = 1024
 
 ZONES = ("NORMAL", "MOVABLE")
@@ -120,7 +122,8 @@ class PhysMem:
         """folio_put_refs(): drop references; at zero the folio is freed."""
         folio.refcount -= refs
         if folio.refcount < 0:
-            raise AssertionError(f"refcount underflow on {folio.describe()}")
+            # VM_BUG_ON_PAGE(page_ref_count(page) == 0) in put_page_testzero()
+            raise KernelBug("folio_put_refs", f"refcount underflow on {folio.describe()}")
         if folio.refcount == 0 and not folio.is_zero:
             folio.freed = True
             folio.lru = False
