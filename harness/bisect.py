@@ -58,7 +58,7 @@ class BisectResult:
         }
 
     def render(self, title: str) -> Group:
-        table = Table(title=f"{title}: verdict per profile", title_justify="left", show_edge=False)
+        table = Table(title=Text(f"{title}: verdict per profile"), title_justify="left", show_edge=False)
         table.add_column("profile")
         table.add_column("failing properties")
         for name, failing in self.verdicts:

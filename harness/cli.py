@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
+
+from rich.markup import escape
 
 from properties.registry import UnknownProperty
 
@@ -80,20 +84,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .profiles import register
-    register()
+    """Run one command. Every way it can end is an exit status, never a traceback: 2 with one
+    line on stderr for bad input, 130 for Ctrl-C, a quiet exit when the reader of stdout went away."""
+    from .profiles import SettingsProfileError, keep_hypothesis_files_out_of_cwd, register
+
     try:
+        keep_hypothesis_files_out_of_cwd()
+        register()
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except UnknownProfile as exc:
-        print(f"gupharness: {exc}", file=sys.stderr)
-        return 2
-    except (UnknownProperty, RegressionError) as exc:
-        print(f"gupharness: {exc}", file=sys.stderr)
-        return 2
+        return _bad_input(str(exc))
+    except (UnknownProfile, UnknownProperty, RegressionError, SettingsProfileError) as exc:
+        return _bad_input(f"gupharness: {exc}")
+    except KeyboardInterrupt:
+        print("gupharness: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `gupharness ... | head`: the reader has gone; say nothing more, and keep Python's own
+        # flush at exit from raising again on the closed pipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _bad_input(message: str) -> int:
+    print(message.splitlines()[0] if message else "gupharness: bad input", file=sys.stderr)
+    return 2
+
+
+def writable_file(path: str, command: str, option: str) -> Path:
+    """Check before a long run that `path` can be written, so the run's results are not lost."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"gupharness {command}: {option} {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"gupharness {command}: {option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"gupharness {command}: {option} {path}: directory {parent} is not writable")
+    return target
+
+
+def writable_root(root: str, command: str) -> Path:
+    """--root must be a directory where regressions/pending can be created."""
+    path = Path(root)
+    if not path.is_dir():
+        raise UsageError(f"gupharness {command}: --root {root}: not a directory")
+    pending = path / "regressions" / "pending"
+    existing = next(p for p in (pending, pending.parent, path) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UsageError(f"gupharness {command}: --root {root}: {existing} is not a writable directory")
+    return path
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
@@ -124,7 +166,7 @@ def cmd_properties(args: argparse.Namespace) -> int:
         return 0
     con = report.console()
     for prop in PROPERTIES.values():
-        con.print(f"[bold]{prop.name}[/bold]: {prop.doc.strip()}\n")
+        con.print(f"[bold]{prop.name}[/bold]: {escape(prop.doc.strip())}\n")
     return 0
 
 
@@ -139,6 +181,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         get_property(name)
     if args.max_examples < 1:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
+    if not args.no_save:
+        writable_root(args.root, "hunt")
     result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
     saved = None
     if result.counterexample is not None and not args.no_save:
@@ -161,13 +205,13 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     con = report.console()
     if result.counterexample is None or result.run is None:
         con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
-                  f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
+                  f"({result.seconds:.2f} s): {escape(', '.join(result.properties))} hold")
         return 0
     con.print(report.counterexample(result.run, result.failures))
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
     if saved is not None:
-        con.print(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace")
+        con.print(escape(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace"))
     return 1
 
 
@@ -192,14 +236,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if args.json:
                 continue
             if verdict.not_applicable:
-                con.print(f"[dim]n/a[/dim] {path} on {profile}: {verdict.not_applicable}")
+                con.print(f"[dim]n/a[/dim] {escape(f'{path} on {profile}: {verdict.not_applicable}')}")
                 continue
             mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
             what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
             expectation = "" if args.kernel is not None else f" (expected: {', '.join(sorted(expected)) or 'all hold'})"
-            con.print(f"{mark} {path} on {profile}: {what}{expectation}")
+            con.print(f"{mark} {escape(f'{path} on {profile}: {what}{expectation}')}")
             if not ok and args.kernel is None:
-                con.print(f"    {verdict.explain()}")
+                con.print(escape(f"    {verdict.explain()}"))
             if args.trace:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
@@ -234,6 +278,8 @@ def cmd_conform(args: argparse.Namespace) -> int:
     regs = [(path, load(path)) for path in args.files]
     if args.examples < 1:
         raise UsageError("gupharness conform: --examples must be at least 1")
+    if not args.no_save and not regs:
+        writable_root(args.root, "conform")
     avail = availability()
     if not avail.ok:
         raise UsageError(f"gupharness conform: the live kernel cannot be observed here: {avail.reason}")
@@ -263,7 +309,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
     else:
         con.print(render_report(result))
         if saved is not None:
-            con.print(f"saved: {saved}\nreplay: gupharness conform --file {saved}")
+            con.print(escape(f"saved: {saved}\nreplay: gupharness conform --file {saved}"))
     return 0 if result.ok else 1
 
 
@@ -273,6 +319,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UsageError("gupharness bench: --seeds must be at least 1")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.json_file:
+        writable_file(args.json_file, "bench", "--json")
+    if args.only is not None:
+        from .bench import bugs
+        if not any(args.only in path.name for path, _profile, _prop in bugs("regressions", args.all_profiles)):
+            raise UsageError(f"gupharness bench: --only {args.only}: no catalogued bug's file name contains it")
     data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only)
     con = report.console()
     con.print(render(data))
@@ -280,7 +334,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json_file:
         from .regression import save_json_atomic
         save_json_atomic(args.json_file, data)
-        con.print(f"written: {args.json_file}")
+        con.print(escape(f"written: {args.json_file}"))
     return 0
 
 

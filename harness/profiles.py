@@ -18,16 +18,33 @@ GUPHARNESS_REDIS=redis://host:6379/0 Hypothesis' Redis database (pip install
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.errors import InvalidArgument
+
+PROFILE_NAMES = ("dev", "ci", "thorough")
+
+
+class SettingsProfileError(ValueError):
+    """The environment asks for a settings profile or database this machine cannot give."""
 
 
 def shared_database() -> ExampleDatabase | None:
     if os.environ.get("GUPHARNESS_REDIS"):
-        import redis  # type: ignore[import-not-found]
-        from hypothesis.extra.redis import RedisExampleDatabase
-        return RedisExampleDatabase(redis.Redis.from_url(os.environ["GUPHARNESS_REDIS"]))
+        try:
+            import redis  # type: ignore[import-not-found]
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError:
+            raise SettingsProfileError("GUPHARNESS_REDIS is set but the redis package is not installed "
+                                       "(pip install 'hypothesis[redis]')") from None
+        try:
+            client = redis.Redis.from_url(os.environ["GUPHARNESS_REDIS"])
+        except ValueError as exc:
+            raise SettingsProfileError(f"GUPHARNESS_REDIS: {exc}") from None
+        return RedisExampleDatabase(client)
     if os.environ.get("GUPHARNESS_DB"):
         return DirectoryBasedExampleDatabase(os.environ["GUPHARNESS_DB"])
     return None
@@ -43,4 +60,20 @@ def register() -> None:
     settings.register_profile("ci", max_examples=150, print_blob=True, derandomize=shared is None,
                               **({"database": None} | common))
     settings.register_profile("thorough", max_examples=2000, **common)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+    chosen = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    try:
+        settings.load_profile(chosen)
+    except InvalidArgument:
+        raise SettingsProfileError(f"HYPOTHESIS_PROFILE={chosen}: unknown settings profile "
+                                   f"(known: {', '.join(PROFILE_NAMES)})") from None
+
+
+def keep_hypothesis_files_out_of_cwd() -> None:
+    """The command line keeps Hypothesis' own files (the example database) in the user's cache
+    directory, not in `.hypothesis/` wherever it happens to run; HYPOTHESIS_STORAGE_DIRECTORY or
+    GUPHARNESS_DB choose another place. pytest keeps Hypothesis' default (`.hypothesis/` at the root)."""
+    home = os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+    if not home:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        home = str(Path(cache) / "gupharness" / "hypothesis")
+    set_hypothesis_home_dir(home)

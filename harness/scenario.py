@@ -226,10 +226,25 @@ class ScenarioError(ValueError):
         self.message = message
 
 
+#: Resource limits of the format, checked before anything is allocated: a scenario is a small
+#: counterexample, and a file asking for a billion pages must be refused, not run.
+MAX_VMAS = 32
+#: highest page number + 1 that a VMA or an operation may reach (16 MiB of address space)
+MAX_SPAN = 4096
+MAX_OPS = 64
+MAX_PROCESSES = 16
+
+
 def validate(scenario: Scenario) -> Scenario:
     """Check that the scenario describes something a process can do; raise ScenarioError."""
     if not scenario.layout:
         raise ScenarioError("layout", "needs at least one VMA")
+    if len(scenario.layout) > MAX_VMAS:
+        raise ScenarioError("layout", f"{len(scenario.layout)} VMAs, more than the format allows ({MAX_VMAS})")
+    nested = sum(len(op.interleave) for op in scenario.ops if isinstance(op, Gup))
+    if len(scenario.ops) + nested > MAX_OPS:
+        raise ScenarioError("ops", f"{len(scenario.ops) + nested} operations (interleaved ones included), more "
+                            f"than the format allows ({MAX_OPS})")
     previous: Vma | None = None
     for i, vma in enumerate(scenario.layout):
         _validate_vma(f"layout[{i}]", vma)
@@ -249,6 +264,7 @@ def _validate_vma(where: str, vma: Vma) -> None:
         raise ScenarioError(f"{where}.start", "must be >= 0")
     if vma.pages < 1:
         raise ScenarioError(f"{where}.pages", "a VMA needs at least one page")
+    _within_span(where, vma.start, vma.pages)
     _choice(f"{where}.prot", vma.prot, PROTS)
     _choice(f"{where}.share", vma.share, SHARES)
     _choice(f"{where}.backing", vma.backing, BACKINGS)
@@ -278,6 +294,7 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             raise ScenarioError(f"{where}.start", "must be >= 0")
         if op.pages < 1:
             raise ScenarioError(f"{where}.pages", "a call covers at least one page")
+        _within_span(where, op.start, op.pages)
         for j, inner in enumerate(op.interleave):
             if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed)):
                 raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed)")
@@ -298,14 +315,24 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
     elif isinstance(op, (Munmap, Mprotect, MadvDontneed)):
         if op.start < 0 or op.pages < 1:
             raise ScenarioError(f"{where}", "needs start >= 0 and pages >= 1")
+        _within_span(where, op.start, op.pages)
         if isinstance(op, Mprotect):
             _choice(f"{where}.prot", op.prot, PROTS)
     elif isinstance(op, (CpuRead, CpuWrite)):
         if op.page < 0:
             raise ScenarioError(f"{where}.page", "must be >= 0")
+        _within_span(where, op.page, 1)
     elif isinstance(op, Fork):
+        if processes >= MAX_PROCESSES:
+            raise ScenarioError(where, f"more than {MAX_PROCESSES} processes, more than the format allows")
         return processes + 1
     return processes
+
+
+def _within_span(where: str, start: int, pages: int) -> None:
+    if start + pages > MAX_SPAN:
+        field = f"{where}.pages" if start < MAX_SPAN else f"{where}.start"
+        raise ScenarioError(field, f"reaches page {start + pages - 1}, beyond the format's limit of {MAX_SPAN} pages")
 
 
 def _choice(where: str, value: object, allowed: tuple[str, ...]) -> None:

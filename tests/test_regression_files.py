@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,6 +133,26 @@ def test_save_never_overwrites_and_is_atomic(tmp_path: Path) -> None:
     assert load(first) == reg and load(second) == other
     assert save_new(tmp_path, "x", reg) == first  # the same content is not saved twice
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_the_same_counterexample_found_twice_is_one_file(tmp_path: Path) -> None:
+    reg = load(SEED)
+    first = save_new(tmp_path, "x", reg)
+    again = Regression("found by another seed", reg.scenario, reg.expect, {"found_by": "hunt --seed 7"})
+    assert save_new(tmp_path, "y", again) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]
+
+
+def test_leftovers_of_interrupted_saves_are_cleaned(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".tmp-{dead.pid}-abc.json"
+    stale.write_text("{")
+    live = tmp_path / f".tmp-{os.getpid()}-def.json"  # a save in progress in a living process
+    live.write_text("{")
+    save_new(tmp_path, "x", load(SEED))
+    assert not stale.exists()
+    assert live.exists()
 
 
 def test_saved_counterexample_replays_green_after_promotion(tmp_path: Path) -> None:
