@@ -23,6 +23,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+#: seconds one corpus item may run before it fails alone (the step budget ends model loops
+#: long before this; the bound is for a file that is merely huge)
+DEFAULT_ITEM_TIMEOUT = 60.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("gup_corpus_timeout", "seconds one regression-file item may run before it fails alone",
+                  default=str(DEFAULT_ITEM_TIMEOUT))
+    parser.addini("gup_kernels", "kernel profiles to replay regression files on (default: every profile)",
+                  type="args", default=[])
+
+
+def corpus_profiles(config: pytest.Config) -> tuple[str, ...]:
+    chosen = tuple(config.getini("gup_kernels"))
+    unknown = [name for name in chosen if name not in PROFILE_NAMES]
+    if unknown:
+        raise pytest.UsageError(f"gup_kernels: unknown kernel profile {unknown[0]!r} "
+                                f"(known: {', '.join(PROFILE_NAMES)})")
+    return chosen or PROFILE_NAMES
+
+
 class RegressionFileError(Exception):
     pass
 
@@ -32,16 +53,37 @@ class RegressionFile(pytest.File):
         try:
             reg = load(self.path)
         except RegressionError as exc:
-            raise RegressionFileError(str(exc)) from None
-        for profile in PROFILE_NAMES:
-            yield RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
+            # one failing item, not a collection error: the rest of the suite still runs
+            yield BrokenFileItem.from_parent(self, name="load", message=str(exc))
+            return
+        timeout = float(self.config.getini("gup_corpus_timeout"))
+        items: list[_CorpusItem] = [RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
+                                    for profile in corpus_profiles(self.config)]
         if reg.live:
-            yield LiveItem.from_parent(self, name="live", regression=reg)
+            items.append(LiveItem.from_parent(self, name="live", regression=reg))
+        for item in items:
+            # "signal": the item fails alone; the thread method would end the whole run
+            item.add_marker(pytest.mark.timeout(timeout, method="signal"))
+            yield item
+
+
+class BrokenFileItem(pytest.Item):
+    """A regression file that cannot be loaded: reported as one failing item with one line."""
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        raise RegressionFileError(self.message)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, RegressionFileError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::load"
 
 
 class RegressionMismatch(AssertionError):

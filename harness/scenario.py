@@ -229,8 +229,8 @@ class ScenarioError(ValueError):
 #: Resource limits of the format, checked before anything is allocated: a scenario is a small
 #: counterexample, and a file asking for a billion pages must be refused, not run.
 MAX_VMAS = 32
-#: highest page number + 1 that a VMA or an operation may reach (16 MiB of address space)
-MAX_SPAN = 4096
+#: highest page number + 1 that a VMA or an operation may reach (4 MiB of address space)
+MAX_SPAN = 1024
 MAX_OPS = 64
 MAX_PROCESSES = 16
 
