@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the file's recorded expectation on every profile)")
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
     replay.add_argument("--json", action="store_true")
+    replay.add_argument("--tap", action="store_true", help="KTAP output (one test per file and profile), for "
+                        "kernel CI systems")
 
     bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
     bisect.add_argument("file")
@@ -217,23 +219,26 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .regression import check, load
+    from .tap import TapResult, ktap
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
         get_profile(args.kernel)
     con = report.console()
-    failed = False
     out = []
+    tap: list[TapResult] = []
+    quiet = args.json or args.tap
     for path, reg in regs:
         profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
         for profile in profiles:
             expected = reg.expected_failures(profile) if args.kernel is None else frozenset()
             verdict = check(reg.scenario, profile, expected)
             ok = verdict.ok
-            failed |= not ok
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
                         "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
-            if args.json:
+            tap.append(TapResult(f"{path}::{profile}", ok, skip=verdict.not_applicable,
+                                 diagnostic=verdict.explain() if not ok else ""))
+            if quiet:
                 continue
             if verdict.not_applicable:
                 con.print(f"[dim]n/a[/dim] {escape(f'{path} on {profile}: {verdict.not_applicable}')}")
@@ -248,8 +253,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
                     con.print(report.counterexample(verdict.run, verdict.failures))
+    passed = sum(1 for r in tap if r.ok and not r.skip)
+    skipped = sum(1 for r in tap if r.skip)
+    failed = len(tap) - passed - skipped
     if args.json:
         print(json.dumps(out, indent=2))
+    elif args.tap:
+        print(ktap(tap), end="")
+    else:
+        # not applicable is neither a pass nor a failure: counted on its own
+        con.print(f"replay: {passed} passed, {failed} failed, {skipped} skipped (not applicable)")
     return 1 if failed else 0
 
 

@@ -133,3 +133,54 @@ def test_an_interleaved_op_survives_every_report(capsys: pytest.CaptureFixture[s
     from harness.bisect import bisect
     bisected = bisect(reg.scenario, None)
     assert "[x]" in _render(bisected.render("a[x]b.json"))
+
+
+def _parse_ktap(text: str) -> list[tuple[bool, int, str, str | None]]:
+    """A strict reader of the KTAP subset `replay --tap` promises: version line, plan, one
+    result line per test numbered from 1, diagnostics as '# ' lines."""
+    import re
+
+    lines = text.splitlines()
+    assert lines[0] == "KTAP version 1"
+    plan = re.fullmatch(r"1\.\.(\d+)", lines[1])
+    assert plan is not None
+    results = []
+    for line in lines[2:]:
+        if line.startswith("# "):
+            continue
+        match = re.fullmatch(r"(ok|not ok) (\d+) ([^#]+?)(?: # SKIP (.+))?", line)
+        assert match is not None, line
+        results.append((match[1] == "ok", int(match[2]), match[3], match[4]))
+    assert [n for _, n, _, _ in results] == list(range(1, int(plan[1]) + 1))
+    return results
+
+
+def test_replay_tap_is_ktap_with_skips_for_not_applicable(capsys: pytest.CaptureFixture[str]) -> None:
+    seed = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
+    assert main(["replay", str(seed), "--tap"]) == 0
+    results = _parse_ktap(capsys.readouterr().out)
+    skipped = {name.split("::")[1]: reason for _ok, _n, name, reason in results if reason}
+    assert set(skipped) == {"v4.8", "v4.9"} and "does not exist before v5.7" in skipped["v4.8"]
+    assert all(ok for ok, _n, _name, _reason in results)
+    # a kernel where the seed fails every property check it is not expected to
+    assert main(["replay", str(seed), "--tap", "--kernel", "v5.19-rc1"]) == 1
+    (result,) = _parse_ktap(capsys.readouterr().out)
+    assert result[0] is False
+
+
+def test_replay_ends_with_a_summary_that_counts_not_applicable_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    seed = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
+    assert main(["replay", str(seed)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    from harness.model.kernels import PROFILE_NAMES
+    assert last == f"replay: {len(PROFILE_NAMES) - 2} passed, 0 failed, 2 skipped (not applicable)"
+
+
+def test_bisect_compares_only_profiles_where_the_scenario_applies() -> None:
+    from harness.bisect import bisect
+
+    reg = load(ROOT / "regressions" / "longterm-pin-of-zone-movable-page.json")
+    result = bisect(reg.scenario)
+    assert {"v4.8", "v4.9"} <= set(result.not_applicable)
+    assert all(t.last not in result.not_applicable for t in result.transitions)
+    assert all(name not in result.not_applicable for name, _ in result.verdicts)

@@ -30,7 +30,7 @@ from harness.scenario import (
 )
 
 AVAILABLE = availability()
-pytestmark = pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")
+pytestmark = [pytest.mark.live, pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")]
 
 EFAULT, EIO, ENOMEM, EINVAL = 14, 5, 12, 22
 

@@ -18,6 +18,8 @@ from harness.regression import RegressionError, load, save_counterexample
 from harness.search import BUG_BUDGET, search
 from properties import PROPERTIES
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "regressions").glob("*.json"))
 
