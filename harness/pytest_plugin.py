@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .model.kernels import PROFILE_NAMES
-from .regression import PENDING, Regression, RegressionError, check, load
+from .regression import Regression, RegressionError, check, load
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
