@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
 
+    explore = sub.add_parser("explore", help="check every scenario of a bounded scope, shortest first")
+    explore.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
+    explore.add_argument("--scope", choices=("ci", "thorough"), default="ci",
+                         help="the layout and op vocabulary (ci: 1-page layouts of every kind, depth 2; thorough: "
+                              "private normal memory, depth 4, where every catalogued bug fits)")
+    explore.add_argument("--depth", type=int, default=None, help="operations per scenario (default: the scope's)")
+    explore.add_argument("--pages", type=int, default=None, help="pages in the VMA (default: the scope's)")
+    explore.add_argument("--property", action="append", dest="properties", help="only this property (repeatable)")
+    explore.add_argument("--max-runs", type=int, default=None, help="stop after this many scenario runs")
+    explore.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
+    explore.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    explore.add_argument("--json", action="store_true")
+
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
     return parser
@@ -351,6 +364,69 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    import attrs as _attrs
+
+    from properties import get_property
+
+    from .explore import CI_SCOPE, THOROUGH_SCOPE, explore
+    from .regression import save_counterexample
+    from .serialize import to_data
+
+    profile = get_profile(args.kernel)
+    for name in args.properties or ():
+        get_property(name)
+    scope = CI_SCOPE if args.scope == "ci" else THOROUGH_SCOPE
+    if args.depth is not None:
+        if not 1 <= args.depth <= 8:
+            raise UsageError("gupharness explore: --depth must be between 1 and 8")
+        scope = _attrs.evolve(scope, depth=args.depth)
+    if args.pages is not None:
+        if not 1 <= args.pages <= 4:
+            raise UsageError("gupharness explore: --pages must be between 1 and 4")
+        scope = _attrs.evolve(scope, pages=args.pages)
+    if args.max_runs is not None and args.max_runs < 1:
+        raise UsageError("gupharness explore: --max-runs must be at least 1")
+    if not args.no_save:
+        writable_root(args.root, "explore")
+    result = explore(profile, scope, args.properties, max_runs=args.max_runs)
+    saved = None
+    if result.counterexample is not None and not args.no_save:
+        saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
+                                    f"gupharness explore --kernel {profile.name} --scope {args.scope}"
+                                    f" --depth {scope.depth}")
+    if args.json:
+        print(json.dumps({
+            "kernel": profile.name, "scope": scope.describe(), "properties": list(result.properties),
+            "runs": result.runs, "states": result.states, "seconds": round(result.seconds, 3),
+            "complete": result.complete,
+            "levels": [_attrs.asdict(level) for level in result.levels],
+            "failures": result.failures,
+            "counterexample": to_data(result.counterexample) if result.counterexample else None,
+            "saved": str(saved) if saved else None,
+        }, indent=2))
+        return 1 if result.counterexample else 0
+    con = report.console()
+    con.print(escape(f"scope: {scope.describe()}"))
+    for level in result.levels:
+        con.print(f"depth {level.depth}: {level.runs} scenarios run, {level.states} new distinct states "
+                  f"({level.seconds:.2f} s)")
+    con.print(f"{result.runs} scenarios run, {result.states} distinct states, {result.seconds:.2f} s")
+    if result.counterexample is None or result.run is None:
+        if result.complete:
+            con.print(f"[green]no violation within scope[/green] on {profile.name}: "
+                      f"{escape(', '.join(result.properties))} hold for every scenario of the scope")
+        else:
+            con.print(f"[yellow]stopped after {result.runs} runs[/yellow] (--max-runs): nothing proved")
+        return 0
+    con.print(report.counterexample(result.run, result.failures,
+                                    title=f"minimal counterexample on {profile.name} "
+                                          f"({len(result.counterexample.ops)} ops)"))
+    if saved is not None:
+        con.print(escape(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace"))
+    return 1
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -359,6 +435,7 @@ COMMANDS = {
     "properties": cmd_properties,
     "conform": cmd_conform,
     "bench": cmd_bench,
+    "explore": cmd_explore,
 }
 
 

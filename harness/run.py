@@ -8,6 +8,8 @@ the final state.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import attrs
 
 from . import scenario as sc
@@ -124,6 +126,8 @@ class Run:
     not_applicable: str | None = None
     snapshots: list[Snapshot] = attrs.field(factory=list)
     writes: list[Write] = attrs.field(factory=list)
+    #: canonical fingerprint of the machine before the final release (run_scenario(final_state=True))
+    final_state: Hashable | None = None
 
     def events_of(self, result: OpResult) -> list[Event]:
         return self.trace[result.events[0]:result.events[1]]
@@ -134,7 +138,9 @@ class NotApplicable(Exception):
 
 
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
-                 trace: bool = True) -> Run:
+                 trace: bool = True, final_state: bool = False) -> Run:
+    """Run `scenario`; with `final_state`, also fingerprint the machine after the last op and
+    before anything held is released (harness/state.py), for the explorer's de-duplication."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     k = Kernel(profile=profile)
@@ -170,9 +176,13 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
         now, previous = observe(k, scenario.span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
+    state = None
+    if final_state and livelock is None and not_applicable is None:
+        from .state import fingerprint
+        state = fingerprint(k, executor.held, executor.held_meta, executor.detached)
     executor.release_all()
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable, snapshots, executor.writes)
+               held_at_end, baseline, not_applicable, snapshots, executor.writes, state)
 
 
 class _Executor:
@@ -197,7 +207,8 @@ class _Executor:
     def execute(self, index: int, op: sc.Op, result: OpResult) -> None:
         k = self.k
         self.current_op = index
-        k.trace("op", f"op {index}: {describe_op(op)}")
+        if k.trace.enabled:  # rendering the op costs more than running it: only when recorded
+            k.trace("op", f"op {index}: {describe_op(op)}")
         k.trace.depth += 1
         try:
             self._execute(index, op, result)
@@ -284,8 +295,9 @@ class _Executor:
             result.result = populate(k, mm, op.start, op.pages, flags)
             return
         pages: list[Folio] = []
-        k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
-                + (f" for {caller.name}" if caller.name != caller.api else ""))
+        if k.trace.enabled:
+            k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
+                    + (f" for {caller.name}" if caller.name != caller.api else ""))
         k.trace.depth += 1
         try:
             ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)

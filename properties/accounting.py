@@ -43,6 +43,16 @@ def longterm_pins_only_on_pinnable(run: Run) -> str | None:
     return None
 
 
+class _Where:
+    """"op N (its description)", rendered only when a message needs it (describe_op is costly)."""
+
+    def __init__(self, index: int, op: Gup) -> None:
+        self.index, self.op = index, op
+
+    def __format__(self, spec: str) -> str:
+        return f"op {self.index} ({describe_op(self.op)})"
+
+
 @prop("call_contract")
 def call_contract(run: Run) -> str | None:
     """A call returns the number of pages it got, for a prefix of the range, or an errno with
@@ -54,7 +64,7 @@ def call_contract(run: Run) -> str | None:
         op = result.op
         if not isinstance(op, Gup) or result.result is None or result.not_applicable:
             continue
-        where = f"op {result.index} ({describe_op(op)})"
+        where = _Where(result.index, op)
         passed = foll_from_names(op.flags)
         invalid = bool(passed & INTERNAL_GUP_FLAGS) or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN)
         if not op.api.startswith(("pin_", "get_")):
