@@ -9,10 +9,13 @@
 Choose with HYPOTHESIS_PROFILE=name (or pytest's --hypothesis-profile=name).
 
 Sharing the example database between machines (so a failure one CI worker found is
-replayed first by the others): GUPHARNESS_DB=/shared/dir uses a directory database there,
-GUPHARNESS_REDIS=redis://host:6379/0 Hypothesis' Redis database (pip install
-'hypothesis[redis]'). Either also applies to the ci profile, which then runs randomized
-(Hypothesis keeps no database for derandomized runs).
+replayed first by the others), with Hypothesis' own database classes: GUPHARNESS_DB=/shared/dir
+(a DirectoryBasedExampleDatabase, e.g. on a shared volume or restored from a CI cache) or
+GUPHARNESS_REDIS=redis://host:6379/0 (a RedisExampleDatabase; pip install 'hypothesis[redis]').
+The shared database is multiplexed with the local one (MultiplexedDatabase), so failures are
+also kept locally; GUPHARNESS_DB_READONLY=1 wraps the shared one in a ReadOnlyDatabase (for
+pull requests: replay what main found, never write to it). Either also applies to the ci
+profile, which then runs randomized (Hypothesis keeps no database for derandomized runs).
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
-from hypothesis.configuration import set_hypothesis_home_dir
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.configuration import set_hypothesis_home_dir, storage_directory
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    MultiplexedDatabase,
+    ReadOnlyDatabase,
+)
 from hypothesis.errors import InvalidArgument
 
 PROFILE_NAMES = ("dev", "ci", "thorough")
@@ -44,10 +52,23 @@ def shared_database() -> ExampleDatabase | None:
             client = redis.Redis.from_url(os.environ["GUPHARNESS_REDIS"])
         except ValueError as exc:
             raise SettingsProfileError(f"GUPHARNESS_REDIS: {exc}") from None
-        return RedisExampleDatabase(client)
-    if os.environ.get("GUPHARNESS_DB"):
-        return DirectoryBasedExampleDatabase(os.environ["GUPHARNESS_DB"])
-    return None
+        shared: ExampleDatabase = RedisExampleDatabase(client)
+    elif os.environ.get("GUPHARNESS_DB"):
+        shared = DirectoryBasedExampleDatabase(os.environ["GUPHARNESS_DB"])
+    else:
+        return None
+    if os.environ.get("GUPHARNESS_DB_READONLY", "") not in ("", "0"):
+        shared = ReadOnlyDatabase(shared)
+    local = DirectoryBasedExampleDatabase(_local_examples())
+    return MultiplexedDatabase(local, shared)
+
+
+def _local_examples() -> Path:
+    """Where Hypothesis keeps this machine's examples (its own storage directory)."""
+    try:
+        return storage_directory("examples", intent_to_write=False).path
+    except TypeError:  # Hypothesis before the intent_to_write argument
+        return storage_directory("examples").path
 
 
 def register() -> None:
