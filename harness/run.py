@@ -40,7 +40,7 @@ class Grab:
     #: the page's placement when it was returned
     zone: str
     migratetype: str
-    #: the folio was referenced (refcount > 0, not freed) when the call returned it
+    #: the folio was referenced (refcount not 0, not freed) when the call returned it
     live: bool = True
 
 
@@ -517,7 +517,7 @@ def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     vma = mm.find_vma(addr)
     cow = vma is not None and is_cow_mapping(vma.flags)
     return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
-                live=not folio.freed and folio.refcount > 0)
+                live=not folio.freed and folio.refcount != 0)  # negative: overflowed, still referenced
 
 
 def _names(flags: FOLL) -> str:
@@ -563,6 +563,8 @@ def describe_op(op: sc.Op) -> str:
         if key == "interleave" and not value:
             continue
         if key == "process" and value == 0:
+            continue
+        if key == "repeat" and value == 1:
             continue
         if key == "flags":
             value = "|".join(value) if value else "0"
