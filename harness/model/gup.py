@@ -583,6 +583,8 @@ def pin_user_pages(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL
 def gup_fast_fallback(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, pages: list[Folio],
                       retry_hook: RetryHook | None = None) -> int:
     """get_user_pages_fast()/pin_user_pages_fast(): fast prefix, then the slow path for the rest."""
+    if gup_flags & FOLL.PIN:
+        mm.has_pinned = True  # MMF_HAS_PINNED: set before the lockless walk too, not only by the slow path
     nr_pinned = gup_fast(k, mm, start, nr_pages, gup_flags, pages)
     if nr_pinned == nr_pages:
         return nr_pinned
