@@ -30,10 +30,10 @@ KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release
 RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
 RACE_COUNT = st.integers(1, 2)
 
-#: Gup.repeat, simplest first: once (three draws in four); twice; 1024 references, where
+#: Gup.repeat, simplest first: once (five draws in eight); twice; 1024 references, where
 #: folio_maybe_dma_pinned() starts to say "pinned"; 2**21 + 1 pins or 2**32 gets, enough to push a
 #: 32-bit refcount past INT_MAX and meet the overflow guard (or, before 8fde12ca79af, get_page's BUG)
-REPEATS = (1,) * 12 + (2, 1024, 2**21 + 1, 2**32)
+REPEATS = (1,) * 10 + (2, 1024, 2**21 + 1, 2**32, 2**21 + 1, 2**32)
 REPEAT_INDEX = st.integers(0, len(REPEATS) - 1)
 
 BOOL = st.booleans()
