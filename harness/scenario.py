@@ -72,6 +72,13 @@ def writes_through(op: Gup) -> bool:
     return "FOLL_WRITE" in op.flags or op.api in WRITING_CALLERS
 
 
+#: callers that keep what they got after the call returns, so repeating the call piles up
+#: references on the same pages: the kernel APIs, io_uring buffers, vmsplice pipes
+HOLDING_APIS = KERNEL_APIS + ("io_uring_register_buffers", "vmsplice")
+#: bound on Gup.repeat: enough to wrap a 32-bit refcount all the way round with FOLL_GET
+#: references (2**32), checked before anything runs
+MAX_REPEAT = 1 << 32
+
 #: GUP retry points at which an Interleave operation can run (see Gup.interleave).
 RETRY_POINTS = ("after_fault",)
 
@@ -111,6 +118,12 @@ class Gup:
     #: looked up again): how a race such as Dirty COW becomes a plain, shrinkable scenario.
     interleave: tuple[Op, ...] = ()
     process: int = 0
+    #: the same call made this many times in a row, each keeping what it got (vmsplice with
+    #: `repeat` iovecs of the same range, io_uring registering the same buffer `repeat` times,
+    #: a driver pinning the same user buffer again and again). The runner adds the
+    #: references of identical repetitions arithmetically, so the 2**31 of a refcount overflow
+    #: cost microseconds. Only for callers that keep their pages (see HOLDING_APIS).
+    repeat: int = 1
 
 
 @attrs.frozen
@@ -295,6 +308,14 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
         if op.pages < 1:
             raise ScenarioError(f"{where}.pages", "a call covers at least one page")
         _within_span(where, op.start, op.pages)
+        if not 1 <= op.repeat <= MAX_REPEAT:
+            raise ScenarioError(f"{where}.repeat", f"must be between 1 and {MAX_REPEAT} (2**32)")
+        if op.repeat > 1:
+            if op.api not in HOLDING_APIS:
+                raise ScenarioError(f"{where}.repeat", f"{op.api} keeps nothing after the call, so repeating it "
+                                    f"piles up no references (repeat works with: {', '.join(HOLDING_APIS)})")
+            if op.interleave:
+                raise ScenarioError(f"{where}.repeat", "a repeated call cannot also have interleaved operations")
         for j, inner in enumerate(op.interleave):
             if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed)):
                 raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed)")

@@ -36,7 +36,8 @@ class _Renamer:
 
 
 def fingerprint(k: Kernel, held: dict[int, list[Folio]], held_meta: dict[int, tuple[int, int, FOLL]],
-                detached: set[tuple[int, int]]) -> Hashable:
+                detached: set[tuple[int, int]], held_times: dict[int, list[int]] | None = None) -> Hashable:
+    """`held_times`: how many repetitions of a repeated call each held page stands for."""
     names = _Renamer()
     processes = []
     for pid in sorted(k.mms):
@@ -49,8 +50,9 @@ def fingerprint(k: Kernel, held: dict[int, list[Folio]], held_meta: dict[int, tu
     pins = []
     for position, op in enumerate(sorted(held)):
         pid, first, flags = held_meta[op]
+        times = (held_times or {}).get(op) or [1] * len(held[op])
         pins.append((position, pid, first, int(flags),
-                     tuple((names.pfn(f), (op, i) in detached) for i, f in enumerate(held[op]))))
+                     tuple((names.pfn(f), (op, i) in detached, n) for i, (f, n) in enumerate(zip(held[op], times)))))
     caches = []
     for file in k.files:
         caches.append((file.name, tuple((i, names.pfn(f)) for i, f in sorted(file.pages.items()) if not f.freed),

@@ -14,7 +14,9 @@ def refcount_accounting(run: Run) -> str | None:
     """After every step, every folio's refcount equals what its mappings, page-cache
     membership, the LRU batch and the gets and pins callers hold explain (+1 per get, +1024
     per pin on a small folio; zero-page pins uncounted since c8070b787519), and no PTE maps a
-    freed page."""
+    freed page. Counts are compared as the kernel's 32-bit atomic_t holds them (modulo 2**32): a
+    count pushed past INT_MAX is the overflow guards' business (8fde12ca79af), not a lost
+    reference."""
     for snap in run.snapshots:
         for pid, addr, pfn in snap.dangling:
             return f"after op {snap.after}: process {pid} maps freed pfn {pfn} at page {addr}"

@@ -230,6 +230,11 @@ def test_undrivable_layouts_are_reported(vma: Vma) -> None:
     assert run.steps == () and run.error is not None and "not drivable" in run.error
 
 
+def test_repeated_call_is_reported_not_driven() -> None:
+    run = live((Vma(0, 1, faulted="w"),), (Gup("vmsplice", 0, 1, repeat=2),))
+    assert run.steps == () and run.error is not None and "not drivable" in run.error and "repeat" in run.error
+
+
 def test_timeout_kills_the_child() -> None:
     run = run_live(Scenario((Vma(0, 1),), (CpuRead(0),)), timeout=0.0)
     assert run.error == "timeout"

@@ -58,6 +58,14 @@ BAD_CASES = [
     (lambda d: d["scenario"]["ops"][0].update(flags="FOLL_WRITE"), "scenario.ops[0].flags"),
     (lambda d: d["scenario"].pop("layout"), "scenario.layout"),
     (lambda d: d.update(extra=1), "extra: unknown field"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=0), "scenario.ops[0].repeat: must be between 1 and"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=2**32 + 1), "scenario.ops[0].repeat: must be between 1 and"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=True), "scenario.ops[0].repeat"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat="2"), "scenario.ops[0].repeat"),
+    (lambda d: d["scenario"]["ops"][0].update(api="odirect_read", flags=[], repeat=2),
+     "scenario.ops[0].repeat: odirect_read keeps nothing"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=2, interleave=[{"op": "cpu_write", "page": 0}]),
+     "scenario.ops[0].repeat: a repeated call cannot also have interleaved"),
 ]
 
 
@@ -73,6 +81,16 @@ def test_bad_files_get_one_line_naming_file_and_field(tmp_path: Path, mutate, me
     assert "\n" not in text
     assert text.startswith(str(path))
     assert message in text
+
+
+def test_repeat_round_trips_and_is_left_out_when_1() -> None:
+    from harness.scenario import Gup, Scenario, Vma
+    from harness.serialize import from_data, to_data
+
+    many = Scenario((Vma(0, 1),), (Gup("vmsplice", 0, 1, repeat=2**32),))
+    assert to_data(many)["ops"][0]["repeat"] == 2**32
+    assert from_data(json.loads(json.dumps(to_data(many)))) == many
+    assert "repeat" not in to_data(Scenario((Vma(0, 1),), (Gup("vmsplice", 0, 1),)))["ops"][0]
 
 
 def test_malformed_json(tmp_path: Path) -> None:
