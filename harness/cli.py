@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
 
+    export = sub.add_parser("export", help="write a regression file as a standalone C reproducer (kselftest style)")
+    export.add_argument("file")
+    export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")
+    export.add_argument("-o", "--output", default=None, help="write here instead of to stdout")
+
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
     return parser
@@ -351,6 +356,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export_c
+    from .regression import load
+
+    reg = load(args.file)
+    if args.output is not None:
+        writable_file(args.output, "export", "-o")
+    try:
+        text = export_c(reg, args.file)
+    except ExportError as exc:
+        raise UsageError(f"gupharness export: {args.file}: {exc}") from None
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -359,6 +382,7 @@ COMMANDS = {
     "properties": cmd_properties,
     "conform": cmd_conform,
     "bench": cmd_bench,
+    "export": cmd_export,
 }
 
 

@@ -183,9 +183,7 @@ def _op_call(scenario: sc.Scenario, index: int, op: sc.Op, needs: set[str]) -> s
     if isinstance(op, sc.MadvDontneed):
         needs.add("vm")
         return f"sys_result(madvise(ADDR({op.start}), {op.pages} * PAGE, MADV_DONTNEED))"
-    if isinstance(op, sc.Fork):
-        return f"op_fork({index})"
-    return "NO_RESULT"  # Exit: run_op() handles it
+    return "NO_RESULT"  # fork and exit: run_op() and serve() handle them
 
 
 def _kind(op: sc.Op) -> str:
@@ -197,7 +195,7 @@ def _setup(scenario: sc.Scenario, needs: set[str]) -> str:
     lines = ["static void setup(void)", "{", "\tarea = reserve_area();", "\tarea_mapped = 1;"]
     layout = sorted(scenario.layout, key=lambda v: v.start)
     for vma in layout:
-        lines.append(f"\t/* pages {vma.start}-{vma.end - 1}: {_describe_vma(vma)} */")
+        lines.append(f"\t/* {_pages(vma)}: {_describe_vma(vma)} */")
         if vma.backing == "shmem":
             needs.add("shmem")
             fd = f"shmem_file({vma.pages})"
@@ -227,50 +225,62 @@ def _describe_vma(vma: sc.Vma) -> str:
     return text
 
 
+def _pages(vma: sc.Vma) -> str:
+    return f"page {vma.start}" if vma.pages == 1 else f"pages {vma.start}-{vma.end - 1}"
+
+
 def _header(reg: Regression, source: str, prediction: Prediction) -> str:
+    """The comment that opens the program: what it runs, what it checks, where it came from."""
     s = reg.scenario
-    out = [reg.title, "",
-           f"Exported by `gupharness export {source}`: a standalone reproducer (libc and kernel UAPI",
-           "headers only). It drives the scenario below on the running kernel with real syscalls",
-           "(the same ones, in the same order, as gupharness' live-kernel oracle) and checks, after",
-           "the layout is set up and after every operation, the call's result and for every page of",
-           "the test area what /proc/self/pagemap and /proc/kpageflags show (present, zero page,",
-           "anonymous, mapped once, same physical page as before) against what the gupharness model",
-           f"of mm/gup.c predicts for Linux {PROFILE} (embedded below). One TAP test point per step.",
-           "",
-           "Scenario (4 KiB pages, numbered from the start of the test area):"]
+    intro = (f"Exported by `gupharness export {source}`: a standalone reproducer (libc and kernel UAPI "
+             "headers only). It drives the scenario below on the running kernel with real syscalls (the same "
+             "ones, in the same order, as gupharness' live-kernel oracle) and checks, after the layout is set "
+             "up and after every operation, the call's result and, for every page of the test area, what "
+             "/proc/self/pagemap and /proc/kpageflags show (present, zero page, anonymous, mapped once, same "
+             "physical page as before) against what the gupharness model of mm/gup.c predicts for Linux "
+             f"{PROFILE} (embedded below). One TAP test point per step.")
+    paragraphs: list[list[str]] = [[reg.title], [intro]]
+    scenario_lines = ["Scenario (4 KiB pages, numbered from the start of the test area):"]
     for vma in s.layout:
-        out.append(f"  pages {vma.start}-{vma.end - 1}: {_describe_vma(vma)}")
+        scenario_lines.append(f"  {_pages(vma)}: {_describe_vma(vma)}")
     for i, op in enumerate(s.ops):
         where = _owner(s, op)
-        out.append(f"  op {i}: {describe_op(op)}" + (f"  [in process {where}]" if where else ""))
-    out += ["", "Property checked here: the kernel shows what the model predicts (the live comparison,",
-            f"`gupharness conform --file {source}`)."]
+        scenario_lines.append(f"  op {i}: {describe_op(op)}" + (f" [in process {where}]" if where else ""))
+    paragraphs.append(scenario_lines)
+    checked = ("Property checked here: the kernel shows what the model predicts (the live comparison, "
+               f"`gupharness conform --file {source}`).")
     if prediction.stopped:
-        out.append(f"The model does not finish the scenario on {PROFILE}: {prediction.stopped}.")
-    out += ["", "The model's verdicts (the file's expectations; properties that fail):"]
+        checked += f" The model does not finish the scenario on {PROFILE}: {prediction.stopped}."
+    paragraphs.append([checked])
+    verdicts = ["The model's verdicts per kernel profile (the file's expectations: the properties that fail):"]
     named = [p for p in PROFILE_NAMES if p in reg.expect]
     notes = {step.name: step.note for step in TIMELINE}
     for profile in named:
         failing = reg.expect[profile]
         note = f" ({notes[profile]})" if notes.get(profile) else ""
-        out.append(f"  {profile}: {', '.join(failing) if failing else 'every property holds'}{note}")
+        verdicts.append(f"  {profile}: {', '.join(failing) if failing else 'every property holds'}{note}")
     default = reg.expect.get("default", ())
-    out.append(f"  {'other profiles' if named else 'every profile'}: "
-               f"{', '.join(default) if default else 'every property holds'}")
+    verdicts.append(f"  {'other profiles' if named else 'every profile'}: "
+                    f"{', '.join(default) if default else 'every property holds'}")
     commits = reg.origin.get("commits") or []
-    out.append("Commits: " + (", ".join(str(c) for c in commits) if commits else "none recorded"))
+    verdicts.append("Commits: " + (", ".join(str(c) for c in commits) if commits else "none recorded"))
     for key in ("thread", "found_by", "kernel_shows"):
         if reg.origin.get(key):
-            out.append(f"{key.replace('_', ' ').capitalize()}: {reg.origin[key]}")
-    out += ["", "Build and run as root:  cc -Wall -O2 -o repro repro.c && ./repro",
-            "Exit status: 0 every step as predicted, 1 a step differs, hung or was not reached,",
-            f"4 skipped (a facility is missing). An operation that does not return within",
-            "TIMEOUT_SECONDS (-DTIMEOUT_SECONDS=N) is reported as `not ok ... hung`."]
-    wrapped: list[str] = []
-    for line in out:
-        wrapped += textwrap.wrap(c_comment(line), 96, subsequent_indent="    ") or [""]
-    return "/*\n" + "\n".join((" * " + line).rstrip() for line in wrapped) + "\n */"
+            verdicts.append(f"{key.replace('_', ' ').capitalize()}: {reg.origin[key]}")
+    paragraphs.append(verdicts)
+    paragraphs.append(["Build and run as root: cc -Wall -O2 -o repro repro.c && ./repro",
+                       "Exit status: 0 every step as predicted; 1 a step differs, hung or was not reached; 4 "
+                       "skipped (a facility is missing). An operation that does not return within "
+                       "TIMEOUT_SECONDS (build with -DTIMEOUT_SECONDS=N to change) is reported as "
+                       "`not ok ... hung`."])
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        if lines:
+            lines.append("")
+        for line in paragraph:
+            indent = "      " if line.startswith("  ") else ""
+            lines += textwrap.wrap(c_comment(line), 96, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    return "/*\n" + "\n".join((" * " + line).rstrip() for line in lines) + "\n */"
 
 
 def export_c(reg: Regression, source: str | Path = "FILE") -> str:
@@ -297,7 +307,7 @@ def export_c(reg: Regression, source: str | Path = "FILE") -> str:
     checked = min(len(ops), len(prediction.steps) + 1)
     forks = 0
     table = []
-    for i, op in enumerate(ops):
+    for op in ops:
         number = 0
         if isinstance(op, sc.Fork):
             forks += 1
@@ -341,7 +351,7 @@ def export_c(reg: Regression, source: str | Path = "FILE") -> str:
         "#define NR_POINTS (1 + NR_CHECKED)\t/* TAP test points: the layout, then each op */",
         f"#define MODEL_STOPPED {c_string(prediction.stopped or '')}",
     ])
-    body = "\n".join(part.strip("\n") for part in [
+    body = "\n\n".join(part.strip("\n") for part in [
         _header(reg, str(source), prediction),
         includes,
         constants,

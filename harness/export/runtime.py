@@ -1,3 +1,4 @@
+# ruff: noqa: E101 (C source in kernel style: tabs, then spaces to align continuation lines)
 """The fixed part of an exported C program, as C source text in sections.
 
 The emitter (harness/export/emit.py) puts the sections a scenario needs around the parts it
@@ -862,7 +863,14 @@ struct reply {
 };
 
 static long do_op(int index);
+static long op_fork(int index);
 static void cleanup(void);
+
+/* Run op `index` in this process (forks are not in do_op: a scenario without one needs no fork) */
+static long run_here(int index)
+{
+	return ops[index].kind == OP_FORK ? op_fork(index) : do_op(index);
+}
 
 static void read_full(int fd, void *buf, size_t size)
 {
@@ -886,7 +894,7 @@ static void serve(void)
 			cleanup();
 			_exit(0);
 		}
-		reply.result = do_op(index);
+		reply.result = run_here(index);
 		if (write(res_pipe[self_number][1], &reply, sizeof(reply)) != sizeof(reply))
 			_exit(1);
 	}
@@ -1018,7 +1026,7 @@ static long run_op(int index)
 		proc_exited[op->exits] = 1;
 		return NO_RESULT;
 	}
-	result = op->owner == 0 ? do_op(index) : call(op->owner, index);
+	result = op->owner == 0 ? run_here(index) : call(op->owner, index);
 	if (op->kind == OP_FORK) {
 		remember_process(op->fork_number, result);
 		return NO_RESULT;
@@ -1093,6 +1101,10 @@ static void scenario(void)
 
 		progress->op = i;
 		drain_lru();
+#ifdef SIMULATE_HANG_AT_OP	/* for testing the watchdog: this op "never returns" */
+		while (i == SIMULATE_HANG_AT_OP)
+			pause();
+#endif
 		result = run_op(i);
 		progress->op = -1;
 		observe(pages, 0);
