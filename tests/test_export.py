@@ -272,3 +272,19 @@ def test_without_root_the_program_skips_with_the_reason(programs: dict[str, Prog
         done = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60, user=65534, group=65534)
     assert done.returncode == 4
     assert done.stdout.splitlines()[1].startswith("1..0 # SKIP not root")
+
+
+@needs_cc
+@needs_live
+def test_an_op_the_model_does_not_finish_is_not_ok_and_ends_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in conform: where the model stops (a livelock on mainline would), the kernel's step
+    has nothing to match, and the ops after it are not run."""
+    scenario = load(ROOT / "regressions" / "oracle-mprotect-stops-at-hole.json").scenario
+    real = emit.predict(scenario)
+    monkeypatch.setattr(emit, "predict", lambda s: attrs.evolve(real, steps=real.steps[:0], stopped="livelock: test"))
+    binary = compile_all({"stop": export_c(Regression("s", scenario, {"default": ()}), "s.json")}, tmp_path)["stop"]
+    tap = run_tap(binary)
+    assert tap.plan == 2 and [ok for ok, _, _ in tap.points] == [True, False]
+    assert "# the model has no observation: livelock: test" in tap.diagnostics
+    assert tap.status == 1

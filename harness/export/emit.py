@@ -350,6 +350,7 @@ def export_c(reg: Regression, source: str | Path = "FILE") -> str:
         f"#define NR_CHECKED {checked}\t/* ops run and checked */",
         "#define NR_POINTS (1 + NR_CHECKED)\t/* TAP test points: the layout, then each op */",
         f"#define MODEL_STOPPED {c_string(prediction.stopped or '')}",
+        f"#define MODEL_PROFILE {c_string(PROFILE)}",
     ])
     body = "\n\n".join(part.strip("\n") for part in [
         _header(reg, str(source), prediction),
