@@ -288,3 +288,14 @@ def test_an_op_the_model_does_not_finish_is_not_ok_and_ends_the_run(
     assert tap.plan == 2 and [ok for ok, _, _ in tap.points] == [True, False]
     assert "# the model has no observation: livelock: test" in tap.diagnostics
     assert tap.status == 1
+
+
+@needs_live
+def test_not_drivable_decides_up_front_what_the_oracle_stops_at() -> None:
+    """strategies.drivable.not_drivable and the oracle's run-time refusal are one rule set."""
+    for path in CORPUS:
+        scenario = load(path).scenario
+        why = not_drivable(scenario)
+        live = run_live(scenario)
+        assert (why is None) == (live.error is None), path.name
+        assert why == live.error, path.name
