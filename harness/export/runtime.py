@@ -116,7 +116,6 @@ static struct held held[NR_OPS];
 static struct progress {
 	int done;		/* test points printed */
 	int failed;		/* of which not ok */
-	int op;			/* the operation running now, -1 when none */
 } *progress;
 
 #define ADDR(page) (area + (unsigned long)(page) * PAGE)
@@ -1096,14 +1095,12 @@ static void scenario(void)
 		char what[256];
 		long result;
 
-		progress->op = i;
 		drain_lru();
 #ifdef SIMULATE_HANG_AT_OP	/* for testing the watchdog: this op "never returns" */
 		while (i == SIMULATE_HANG_AT_OP)
 			pause();
 #endif
 		result = run_op(i);
-		progress->op = -1;
 		observe(pages, 0);
 		snprintf(what, sizeof(what), "op %d: %s", i, ops[i].what);
 		if (i < MODEL_STEPS) {
@@ -1133,6 +1130,8 @@ static void check_facilities(void)
 	char *page;
 	int fd;
 
+	if (sysconf(_SC_PAGESIZE) != (long)PAGE)
+		skip("the page size is not 4 KiB (the scenario counts in 4 KiB pages)");
 	if (geteuid() != 0)
 		skip("not root: /proc/self/pagemap shows PFN 0, so page identity cannot be judged");
 	fd = open("/proc/kpageflags", O_RDONLY);
@@ -1170,7 +1169,6 @@ int main(void)
 	progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (progress == MAP_FAILED)
 		skip("cannot mmap the progress page");
-	progress->op = -1;
 	uname(&kernel);
 	printf("TAP version 13\n1..%d\n", NR_POINTS);
 	printf("# Linux %s, expected values from the gupharness model (profile %s)\n", kernel.release, MODEL_PROFILE);
