@@ -6,19 +6,21 @@ generates (the op table, the expected observations, `do_op`). Each section is th
 of a piece of the Python oracle (harness/oracle/), doing the same syscalls in the same
 order, so that the program's verdict and `gupharness conform --file` agree:
 
-    core     child.py / execute.py / procfs.py: area, layout, observation, TAP, watchdog
-    cpu      execute.py Executor.cpu: a CPU access, -EFAULT when /proc/self/maps forbids it
-    file     files.py: an unnamed ext4 (block filesystem) file of pattern content
-    shmem    files.py shmem_file: a memfd
-    uring    uring.py: a ring, IORING_REGISTER_BUFFERS, READ_FIXED/WRITE_FIXED
-    vmsplice execute.py gup(vmsplice), _pipe_read
-    odirect  execute.py _direct: O_DIRECT read()/write() on the ext4 file
-    pvm      process_vm_readv/writev against the own pid
-    procmem  pread/pwrite on /proc/self/mem
-    populate MADV_POPULATE_READ/WRITE
-    procs    execute.py fork/serve/call, child.py's dead-process answers and Exit
+    CORE_DECLS, CORE   child.py / procfs.py / execute.py setup: the area, the layout, observation
+                       through pagemap and kpageflags, TAP test points
+    MAIN               child.py child_main and run_in_child: one CPU, the op loop, the watchdog
+                       (alarm() per op; a hung op is `not ok ... hung`), facility checks (SKIP)
+    PERMS, CPU         Executor.cpu: a CPU access, -EFAULT when /proc/self/maps forbids it
+    MAPPED_BYTES       Executor._mapped_bytes: device/mapping coherence, as a TAP diagnostic
+    FILE, SHMEM        files.py: an unnamed ext4 (block filesystem) file of pattern content; a memfd
+    RING, RING_IO      uring.py: a ring and IORING_REGISTER_BUFFERS; READ_FIXED/WRITE_FIXED
+    DMA_WRITE, DMA_READ_RING, DMA_READ_PIPE   Executor.dma and _pipe_read
+    VMSPLICE, ODIRECT, PVM, PROCMEM, POPULATE  Executor.gup, one caller each
+    RELEASE, VM        Executor.release; munmap/mprotect/madvise results as -errno
+    PROCS or SINGLE    Executor.fork/serve/call, child.py's answers for exited processes and Exit
 
-Sections use only libc and kernel UAPI headers; `-Wall -Werror` clean with gcc and clang.
+Sections use only libc and kernel UAPI headers; the programs build with `cc -Wall -Werror`
+(tests/test_export.py checks that with the machine's cc, gcc 12 here).
 """
 
 from __future__ import annotations
