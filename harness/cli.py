@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     explore.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     explore.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="write a regression file as a standalone C reproducer (kselftest style)")
+    export.add_argument("file")
+    export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")
+    export.add_argument("-o", "--output", default=None, help="write here instead of to stdout")
 
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
@@ -427,6 +431,24 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export_c
+    from .regression import load
+
+    reg = load(args.file)
+    if args.output is not None:
+        writable_file(args.output, "export", "-o")
+    try:
+        text = export_c(reg, args.file)
+    except ExportError as exc:
+        raise UsageError(f"gupharness export: {args.file}: {exc}") from None
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -436,6 +458,7 @@ COMMANDS = {
     "conform": cmd_conform,
     "bench": cmd_bench,
     "explore": cmd_explore,
+    "export": cmd_export,
 }
 
 
