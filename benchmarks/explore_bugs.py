@@ -23,7 +23,7 @@ from harness.regression import load  # noqa: E402
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=160)
     table = Table(title="catalogued bugs, thorough scope (placement of the corpus file)")
     for column in ("file", "profile", "property", "depth", "runs", "states", "seconds", "corpus ops"):
         table.add_column(column)
