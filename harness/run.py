@@ -3,7 +3,8 @@
 Deterministic: the same scenario on the same profile gives the same Run. A call that does
 not terminate is recorded as the run's `livelock` and ends the run (the process would be
 stuck in the kernel); whatever is still held is then released, so properties can look at
-the final state.
+the final state. A BUG the model reaches (`KernelBug`, see model/bug.py) ends the run the
+same way and is recorded as the run's `bug`; WARN splats are kept in `warnings`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from . import scenario as sc
 from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
+from .model.bug import KernelBug, Warn
 from .model.callers import CALLERS, call_api, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
-from .model.gup import gup_put_folio
+from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
 from .model.memory import Folio
@@ -40,6 +42,10 @@ class Grab:
     migratetype: str
     #: the folio was referenced (refcount > 0, not freed) when the call returned it
     live: bool = True
+    #: PG_anon_exclusive when the call returned
+    exclusive: bool = False
+    #: pfn the calling process mapped at addr when the call returned (None: nothing mapped)
+    mapped: int | None = None
 
 
 @attrs.frozen
@@ -55,6 +61,9 @@ class Held:
     longterm: bool
     #: a munmap, MADV_DONTNEED or exit has since removed the address the page was pinned at
     detached: bool
+    #: the folio is anonymous, and PG_anon_exclusive, at the time of the snapshot
+    anon: bool = False
+    exclusive: bool = False
 
 
 @attrs.frozen
@@ -105,6 +114,15 @@ class OpResult:
     #: where this op's events start and end in Run.trace
     events: tuple[int, int] = (0, 0)
     not_applicable: str | None = None
+    #: GUP calls: every page of the range lay in a VMA of the calling process that
+    #: check_vma_flags() accepts for the call's flags, both when the call started and when
+    #: it returned (no hole, no refused VMA, the process alive); None for non-GUP ops
+    range_permitted: bool | None = None
+    #: GUP calls: a PTE of the range maps memory without a struct page (vm_normal_page() NULL)
+    #: when the call started or returned
+    no_struct_page: bool = False
+    #: GUP calls: a FOLL_LONGTERM pin could not isolate or migrate a folio out of movable/CMA memory
+    migration_failed: bool = False
 
 
 @attrs.define(eq=False)
@@ -124,6 +142,12 @@ class Run:
     not_applicable: str | None = None
     snapshots: list[Snapshot] = attrs.field(factory=list)
     writes: list[Write] = attrs.field(factory=list)
+    #: the BUG that ended the run (during an op, or while releasing what was held)
+    bug: KernelBug | None = None
+    #: the op the BUG happened in; None when it happened while releasing at the end
+    bug_at: int | None = None
+    #: WARN splats the run reached, in order
+    warnings: list[Warn] = attrs.field(factory=list)
 
     def events_of(self, result: OpResult) -> list[Event]:
         return self.trace[result.events[0]:result.events[1]]
@@ -149,6 +173,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     observations: list[StepObservation] = []
     _, previous = observe(k, scenario.span, None)
     livelock: Livelock | None = None
+    bug: KernelBug | None = None
+    bug_at: int | None = None
     not_applicable: str | None = None
     snapshots: list[Snapshot] = []
     for index, op in enumerate(scenario.ops):
@@ -161,6 +187,11 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             livelock = exc
             result.events = (start, len(k.trace.events))
             break
+        except KernelBug as exc:
+            bug, bug_at = exc, index
+            k.trace("bug", str(exc))
+            result.events = (start, len(k.trace.events))
+            break
         except NotApplicable as exc:
             result.not_applicable = not_applicable = str(exc)
             result.events = (start, len(k.trace.events))
@@ -170,9 +201,13 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
         now, previous = observe(k, scenario.span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
-    executor.release_all()
+    try:
+        executor.release_all()
+    except KernelBug as exc:  # e.g. an unpin that drops a count below zero
+        k.trace("bug", str(exc))
+        bug = bug or exc
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable, snapshots, executor.writes)
+               held_at_end, baseline, not_applicable, snapshots, executor.writes, bug, bug_at, k.warnings)
 
 
 class _Executor:
@@ -215,8 +250,7 @@ class _Executor:
             pages = self.held.pop(op.of, [])
             kind = self.held_kind.pop(op.of, FOLL.PIN)
             self.held_meta.pop(op.of, None)
-            for folio in pages:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages, kind)
             result.result = len(pages)
             return
         if isinstance(op, (sc.DmaWrite, sc.DmaRead)):
@@ -283,6 +317,10 @@ class _Executor:
             result.flags = flags
             result.result = populate(k, mm, op.start, op.pages, flags)
             return
+        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
+        no_page = _no_struct_page(mm, op.start, op.pages)
+        failures = k.migration_failures
         pages: list[Folio] = []
         k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
                 + (f" for {caller.name}" if caller.name != caller.api else ""))
@@ -291,13 +329,21 @@ class _Executor:
             ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
         finally:
             k.trace.depth -= 1
-        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        result.range_permitted = permitted and self.mm(op.process) is not None and _range_permitted(
+            k, mm, op.start, op.pages, flags | kind)
+        result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
+        result.migration_failed = k.migration_failures != failures
         result.flags = flags | kind
         result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(pages[:max(ret, 0)]))
+        dead = [g for g in result.grabbed if not g.live]
+        if dead:
+            # What KASAN (or the VM_BUG_ON in the eventual put) reports: a returned entry the
+            # caller would use or unpin is a freed page, not a live page of the range.
+            result.result = ret
+            raise KernelBug(caller.api, f"returned entry for page {dead[0].addr} is freed pfn {dead[0].pfn}")
         if ret > 0 and caller.all_or_nothing and ret < op.pages:
             k.trace("call", f"{caller.name}: {ret} of {op.pages} pages is a failure: unpin them")
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
             ret = -Errno.EFAULT
         elif ret > 0 and caller.dma is not None:
             for i, folio in enumerate(pages[:ret]):
@@ -308,8 +354,7 @@ class _Executor:
             k.trace("dma", f"{caller.name}: device {'writes' if caller.dma == 'write' else 'reads'} {ret} page(s)")
         if 0 < ret < op.pages and caller.short_error is not None:
             k.trace("call", f"{caller.name}: {ret} of {op.pages} pages: the I/O fails as a whole")
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
             ret = caller.short_error
         elif ret > 0 and caller.holds:
             self.held[index] = pages[:ret]
@@ -321,8 +366,7 @@ class _Executor:
                 if isinstance(inner, (sc.MadvDontneed, sc.Munmap)):
                     self._detach(inner.process, inner.start, inner.start + inner.pages)
         elif ret > 0:
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
         if ret <= 0 and caller.error is not None:
             ret = caller.error
         result.result = ret
@@ -360,7 +404,8 @@ class _Executor:
                 pin = bool(flags & FOLL.PIN)
                 (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + 1
                 held.append(Held(op, pid, first + i, folio.pfn, pin, bool(flags & FOLL.WRITE),
-                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached))
+                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached,
+                                 anon=folio.anon, exclusive=folio.anon_exclusive))
         maps: dict[tuple[int, int], int] = {}
         dangling = []
         for mm in k.mms.values():
@@ -379,11 +424,32 @@ class _Executor:
         return Snapshot(after, tuple(held), maps, accounting, tuple(dangling))
 
     def release_all(self) -> None:
-        """What a process exit or driver teardown does: every remaining pin/reference goes."""
+        """What a process exit or driver teardown does: every remaining pin/reference goes.
+        Everything is released even past a BUG; the first BUG is raised afterwards."""
+        first: KernelBug | None = None
         for index in sorted(self.held):
-            for folio in self.held[index]:
-                gup_put_folio(self.k, folio, self.held_kind[index])
+            kind, pages = self.held_kind[index], self.held[index]
+            if kind & FOLL.PIN:
+                try:
+                    sanity_check_pinned_pages(self.k, list(pages))
+                except KernelBug as exc:
+                    first = first or exc  # reported once the rest is released
+            for folio in pages:
+                try:
+                    gup_put_folio(self.k, folio, kind)
+                except KernelBug as exc:
+                    first = first or exc
         self.held.clear()
+        if first is not None:
+            raise first
+
+
+def _release(k: Kernel, pages: list[Folio], kind: FOLL) -> None:
+    """unpin_user_pages() (with its CONFIG_DEBUG_VM sanity check) or put_page() per page."""
+    if kind & FOLL.PIN:
+        sanity_check_pinned_pages(k, list(pages))
+    for folio in pages:
+        gup_put_folio(k, folio, kind)
 
 
 def _private_at(mm: MM, addr: int) -> bool:
@@ -403,8 +469,26 @@ def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
 def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     vma = mm.find_vma(addr)
     cow = vma is not None and is_cow_mapping(vma.flags)
+    pte = None if mm.exited else mm.ptes.get(addr)
     return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
-                live=not folio.freed and folio.refcount > 0)
+                live=not folio.freed and folio.refcount > 0, exclusive=folio.anon_exclusive,
+                mapped=None if pte is None else pte.pfn)
+
+
+def _range_permitted(k: Kernel, mm: MM, start: int, pages: int, flags: FOLL) -> bool:
+    """Every page of the range lies in a VMA check_vma_flags() accepts (the model's own rule)."""
+    if mm.exited:
+        return False
+    for addr in range(start, start + pages):
+        vma = mm.find_vma(addr)
+        if vma is None or check_vma_flags(k, vma, flags):
+            return False
+    return True
+
+
+def _no_struct_page(mm: MM, start: int, pages: int) -> bool:
+    """A PTE of the range maps memory without a struct page (vm_normal_page() would be NULL)."""
+    return any(pte.folio is None for addr, pte in mm.ptes.items() if start <= addr < start + pages)
 
 
 def _names(flags: FOLL) -> str:

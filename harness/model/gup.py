@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .budget import Livelock
+from .bug import KernelBug
 from .fault import VM_FAULT, VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, FOLL, INTERNAL_GUP_FLAGS, VM, Errno, errno_name, foll_names
 from .kernel import Kernel
@@ -104,7 +105,9 @@ def gup_must_unshare(k: Kernel, vma: Vma | None, flags: FOLL, folio: Folio) -> b
 
 def try_grab_folio(k: Kernel, folio: Folio, flags: FOLL) -> int:
     """Take a FOLL_GET reference (+1) or a FOLL_PIN pin (+1024 on a small folio)."""
-    if folio.refcount <= 0:
+    if folio.refcount <= 0 or folio.freed:
+        # the slow path holds the PTL, so the page cannot be free: the kernel WARNs
+        k.warn("try_grab_folio", f"get/pin of a folio without references: {folio.describe()}")
         return ENOMEM
     if flags & FOLL.GET:
         folio.refcount += 1
@@ -136,7 +139,21 @@ def gup_put_folio(k: Kernel, folio: Folio, flags: FOLL) -> None:
     k.trace("unpin" if flags & FOLL.PIN else "put", f"pfn {folio.pfn}: ref {folio.refcount}")
 
 
+def sanity_check_pinned_pages(k: Kernel, pages: list[Folio | None]) -> None:
+    """CONFIG_DEBUG_VM (b6a2619c60b4, with PG_anon_exclusive in v5.19): an anonymous page
+    that is pinned, or being unpinned, must be PG_anon_exclusive; anything else means the pin
+    semantics broke. (2025 kernels turned the VM_BUG_ON into a VM_WARN_ON_ONCE.)"""
+    if not k.has("anon_exclusive"):
+        return
+    for folio in pages:
+        if folio is None or folio.is_zero or not folio.anon:
+            continue
+        if not folio.anon_exclusive:
+            raise KernelBug("sanity_check_pinned_pages", f"pinned anon page not exclusive: {folio.describe()}")
+
+
 def unpin_user_pages(k: Kernel, pages: list[Folio | None]) -> None:
+    sanity_check_pinned_pages(k, pages)
     for folio in pages:
         if folio is not None:  # unpin_user_pages() skips NULL entries
             gup_put_folio(k, folio, FOLL.PIN)
@@ -166,6 +183,8 @@ def follow_page_pte(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FOLL) -> Foli
     if not pte.write and gup_must_unshare(k, vma, flags, folio):
         k.trace("follow", f"page {addr}: R/O pin of {'zero page' if folio.is_zero else f'pfn {folio.pfn}'} must unshare")
         return EMLINK
+    if flags & FOLL.PIN:
+        sanity_check_pinned_pages(k, [folio])  # VM_BUG_ON_PAGE in follow_page_pte (b6a2619c60b4)
     ret = try_grab_folio(k, folio, flags)
     if ret:
         return ret
@@ -308,6 +327,7 @@ def migrate_pages(k: Kernel, folios: list[Folio]) -> int:
         expected = old.mapcount + (1 if old.mapping is not None else 0) + 1
         if old.refcount != expected:
             failed += 1
+            k.migration_failures += 1
             k.trace("migrate", f"pfn {old.pfn}: ref {old.refcount} != expected {expected}: migration fails")
             k.mem.putback_lru(old)
             continue
@@ -351,6 +371,7 @@ def check_and_migrate_movable_pages(k: Kernel, pages: list[Folio], gup_flags: FO
             movable.append(folio)
         else:
             isolation_error_count += 1
+            k.migration_failures += 1
             k.trace("isolate", f"{_page_name(folio)} is not pinnable and cannot be isolated (not on an LRU)")
     if not movable and not isolation_error_count:
         return len(pages)
@@ -383,6 +404,7 @@ def collect_longterm_unpinnable_folios(k: Kernel, pages: list[Folio]) -> tuple[i
             k.trace("isolate", f"pfn {folio.pfn} isolated from the LRU")
             isolated.append(folio)
         else:
+            k.migration_failures += 1
             k.trace("isolate", f"{_page_name(folio)} is not pinnable and cannot be isolated (not on an LRU)")
     return collected, isolated
 
@@ -501,6 +523,8 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
                 break
         if not pte.write and gup_must_unshare(k, None, gup_flags, folio):
             break
+        if folio.refcount <= 0 or folio.freed:
+            break  # folio_try_get(): a page being freed under us is skipped, no splat
         if try_grab_folio(k, folio, gup_flags):
             break
         pages.append(folio)

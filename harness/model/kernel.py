@@ -34,6 +34,9 @@ class Kernel:
     memalloc_pin: bool = False
     #: WARN_ON(_ONCE) splats the run reached, in order
     warnings: list[Warn] = attrs.field(factory=list)
+    #: folios FOLL_LONGTERM could not isolate or migrate out of movable/CMA memory (a statistic
+    #: for properties, like the kernel's migration failure counters; no behaviour depends on it)
+    migration_failures: int = 0
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
