@@ -3,6 +3,8 @@ on purpose (a patched model or a hand-built run) to show it reports the break.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
@@ -13,6 +15,7 @@ from harness.model import gup, vmops
 from harness.model.flags import Errno
 from harness.model.kernel import Kernel
 from harness.model.memory import Folio
+from harness.regression import load, save_counterexample
 from harness.search import search
 from properties import check_all, get_property
 
@@ -174,14 +177,18 @@ def test_returned_freed_entry_is_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     assert NO_BUG(run) is not None and MAPPED(run) is not None
 
 
-def test_search_and_cli_shrink_and_print_a_bug(monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_and_cli_shrink_save_replay_and_print_a_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     _double_unpin(monkeypatch)
     result = search("mainline", ["no_bug_no_warn"], max_examples=300, database=None, seed=1)
     assert result.counterexample is not None and "no_bug_no_warn" in result.failures
     # shrunk to one pin whose release at the end of the run drops the count below zero
     assert [type(op) for op in result.counterexample.ops] == [sc.Gup]
     assert result.run is not None and result.run.bug is not None and result.run.bug_at is None
+    saved = save_counterexample(tmp_path, result.counterexample, "mainline", result.failures, "test")
+    assert "no_bug_no_warn" in load(saved).expected_failures("mainline")
+    assert main(["replay", str(saved)]) == 0  # the BUG replays as the expected failure
+    assert main(["replay", str(saved), "--kernel", "mainline"]) == 1
     assert main(["hunt", "--kernel", "mainline", "--property", "no_bug_no_warn", "--max-examples", "300",
                  "--seed", "1", "--no-save"]) == 1
     out = capsys.readouterr().out
