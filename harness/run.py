@@ -313,13 +313,15 @@ class _Executor:
             def hook() -> None:
                 for inner_index, inner in enumerate(op.interleave):
                     self._execute(index, inner, OpResult(inner_index, inner))
+        kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
+        no_page = _no_struct_page(mm, op.start, op.pages)
         if caller.populate:
             result.flags = flags
             result.result = populate(k, mm, op.start, op.pages, flags)
+            result.range_permitted = permitted and _range_permitted(k, mm, op.start, op.pages, flags)
+            result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
             return
-        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
-        permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
-        no_page = _no_struct_page(mm, op.start, op.pages)
         failures = k.migration_failures
         pages: list[Folio] = []
         k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
