@@ -3,6 +3,7 @@ on purpose (a patched model or a hand-built run) to show it reports the break.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import attrs
@@ -237,3 +238,11 @@ def test_an_entry_that_is_not_the_mapped_page_breaks_it(monkeypatch: pytest.Monk
     run = one(sc.Vma(0, 1, faulted="w"), pin(0, 1))
     verdict = MAPPED(run)
     assert verdict is not None and "maps pfn 1 there" in verdict
+
+
+def test_the_cli_lists_the_four_properties(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["properties", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    for name in ("granted_requests_succeed", "pinned_anon_exclusive", "no_bug_no_warn",
+                 "returned_entry_is_mapped_page"):
+        assert name in listed and len(listed[name]) > 200  # the docstring, with the rule behind it
