@@ -16,7 +16,7 @@ from harness.model import gup, vmops
 from harness.model.flags import Errno
 from harness.model.kernel import Kernel
 from harness.model.memory import Folio
-from harness.regression import load, save_counterexample
+from harness.regression import check, load, save_counterexample
 from harness.search import search
 from properties import check_all, get_property
 
@@ -246,3 +246,17 @@ def test_the_cli_lists_the_four_properties(capsys: pytest.CaptureFixture[str]) -
     for name in ("granted_requests_succeed", "pinned_anon_exclusive", "no_bug_no_warn",
                  "returned_entry_is_mapped_page"):
         assert name in listed and len(listed[name]) > 200  # the docstring, with the rule behind it
+
+
+def test_corpus_guards_the_gup_fast_unshare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GUP-fast that forgets gup_must_unshare() pins a page shared at fork: only the new
+    properties see it (the pin is R/O and short-term, so pin_coherence promises nothing)."""
+    path = Path(__file__).resolve().parent.parent / "regressions" / "ro-fast-pin-of-fork-shared-anon-page-is-exclusive.json"
+    reg = load(path)
+    assert not check(reg.scenario, "mainline").failures
+    must_unshare = gup.gup_must_unshare
+    monkeypatch.setattr(gup, "gup_must_unshare",
+                        lambda k, vma, flags, folio: vma is not None and must_unshare(k, vma, flags, folio))
+    for kernel in ("v5.19", "mainline"):
+        assert set(check(reg.scenario, kernel).failures) == {"pinned_anon_exclusive", "no_bug_no_warn"}
+    assert not check(reg.scenario, "v5.18").failures  # no PG_anon_exclusive there: nothing to unshare
