@@ -181,7 +181,7 @@ def test_returned_freed_entry_is_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_search_and_cli_shrink_save_replay_and_print_a_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _double_unpin(monkeypatch)
-    result = search("mainline", ["no_bug_no_warn"], max_examples=300, database=None, seed=1)
+    result = search("mainline", ["no_bug_no_warn"], max_examples=50, database=None, seed=1)
     assert result.counterexample is not None and "no_bug_no_warn" in result.failures
     # shrunk to one pin whose release at the end of the run drops the count below zero
     assert [type(op) for op in result.counterexample.ops] == [sc.Gup]
@@ -190,7 +190,7 @@ def test_search_and_cli_shrink_save_replay_and_print_a_bug(monkeypatch: pytest.M
     assert "no_bug_no_warn" in load(saved).expected_failures("mainline")
     assert main(["replay", str(saved)]) == 0  # the BUG replays as the expected failure
     assert main(["replay", str(saved), "--kernel", "mainline"]) == 1
-    assert main(["hunt", "--kernel", "mainline", "--property", "no_bug_no_warn", "--max-examples", "300",
+    assert main(["hunt", "--kernel", "mainline", "--property", "no_bug_no_warn", "--max-examples", "50",
                  "--seed", "1", "--no-save"]) == 1
     out = capsys.readouterr().out
     assert "no_bug_no_warn" in out and "BUG in folio_put_refs" in out
