@@ -86,7 +86,8 @@ def bug_parts(run: Run) -> list:
     """The BUG that ended the run (with the steps that led to it) and every WARN splat."""
     parts: list = []
     if run.bug is not None:
-        where = "while releasing what was still held" if run.bug_at is None else f"in op {run.bug_at}"
+        where = (f"in op {run.bug_at}" if run.bug_at is not None else "while releasing what was still held"
+                 if run.results else "while mapping the layout")
         parts.append(Text(f"\n{run.bug} ({where})", style="bold red"))
         if run.trace:  # traced runs: the last steps before the BUG
             tail = run.trace[-8:]

@@ -144,7 +144,8 @@ class Run:
     writes: list[Write] = attrs.field(factory=list)
     #: the BUG that ended the run (during an op, or while releasing what was held)
     bug: KernelBug | None = None
-    #: the op the BUG happened in; None when it happened while releasing at the end
+    #: the op the BUG happened in; None when it happened while mapping the layout (then no
+    #: op ran) or while releasing at the end
     bug_at: int | None = None
     #: WARN splats the run reached, in order
     warnings: list[Warn] = attrs.field(factory=list)
@@ -167,17 +168,23 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     k.trace.enabled = trace
     mm0 = MM(pid=0)
     k.mms[0] = mm0
-    vmops.mmap_layout(k, mm0, scenario.layout)
+    livelock: Livelock | None = None
+    bug: KernelBug | None = None
+    bug_at: int | None = None
+    try:
+        vmops.mmap_layout(k, mm0, scenario.layout)
+    except Livelock as exc:  # only a broken model gets here; no operation runs then
+        livelock = exc
+    except KernelBug as exc:
+        k.trace("bug", str(exc))
+        bug = exc
     baseline = {f.pfn: (f.refcount, f.pincount) for f in k.mem.live()}
     executor = _Executor(k, scenario)
     observations: list[StepObservation] = []
     _, previous = observe(k, scenario.span, None)
-    livelock: Livelock | None = None
-    bug: KernelBug | None = None
-    bug_at: int | None = None
     not_applicable: str | None = None
     snapshots: list[Snapshot] = []
-    for index, op in enumerate(scenario.ops):
+    for index, op in enumerate(scenario.ops if livelock is None and bug is None else ()):
         start = len(k.trace.events)
         result = OpResult(index, op)
         executor.results.append(result)

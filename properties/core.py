@@ -19,6 +19,8 @@ def terminates(run: Run) -> str | None:
     if run.livelock is None:
         return None
     lock = run.livelock
+    if not run.results:
+        return f"mapping the layout never finishes: {lock}"
     op = run.results[-1]
     return f"op {op.index} ({describe_op(op.op)}) never returns: {lock}"
 

@@ -20,7 +20,9 @@ def no_bug_no_warn(run: Run) -> str | None:
     and whatever guards other parts of the model add (e.g. against a count overflowing). A
     BUG ends the run where it happens; a WARN is logged and the run goes on."""
     if run.bug is not None:
-        if run.bug_at is None:
+        if run.bug_at is None and not run.results:
+            where = "while mapping the layout"
+        elif run.bug_at is None:
             where = "while releasing what the scenario still held"
         else:
             where = f"in op {run.bug_at} ({describe_op(run.scenario.ops[run.bug_at])})"

@@ -12,7 +12,8 @@ import pytest
 from harness import report
 from harness import scenario as sc
 from harness.cli import main
-from harness.model import gup, vmops
+from harness.model import fault, gup, vmops
+from harness.model.bug import KernelBug
 from harness.model.flags import Errno
 from harness.model.kernel import Kernel
 from harness.model.memory import Folio
@@ -260,3 +261,22 @@ def test_corpus_guards_the_gup_fast_unshare(monkeypatch: pytest.MonkeyPatch) -> 
     for kernel in ("v5.19", "mainline"):
         assert set(check(reg.scenario, kernel).failures) == {"pinned_anon_exclusive", "no_bug_no_warn"}
     assert not check(reg.scenario, "v5.18").failures  # no PG_anon_exclusive there: nothing to unshare
+
+
+def test_a_model_fault_while_mapping_the_layout_is_a_failure_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    def underflow(k: Kernel, mm: object, vma: object, addr: int, write: bool) -> object:
+        raise KernelBug("do_anonymous_page", "test")
+
+    monkeypatch.setattr(fault, "do_anonymous_page", underflow)
+    run = one(sc.Vma(0, 1, faulted="w"), pin(0, 1))
+    assert run.results == [] and run.bug is not None
+    assert NO_BUG(run) == "BUG in do_anonymous_page: test while mapping the layout"
+    assert "while mapping the layout" in _render(run)
+
+
+def test_a_cpu_access_that_keeps_faulting_is_a_livelock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vmops, "handle_mm_fault", lambda k, mm, vma, addr, flags: fault.VM_FAULT.OK)
+    run = one(sc.Vma(0, 1), sc.CpuWrite(0))
+    assert run.livelock is not None and "keeps faulting" in str(run.livelock)
+    verdict = check_all(run)["terminates"]
+    assert verdict is not None and "op 0" in verdict
