@@ -180,6 +180,8 @@ def compare(scenario: sc.Scenario, *, timeout: float = 5.0) -> Comparison:
     model_error = None
     if run.livelock is not None:
         model_error = f"livelock: {run.livelock}"
+    elif run.bug is not None:
+        model_error = str(run.bug)
     elif run.not_applicable:
         model_error = f"not applicable: {run.not_applicable}"
     steps: list[StepComparison] = []

@@ -58,6 +58,25 @@ class Scope:
                 continue
             yield (vma,)
 
+    def fits(self, scenario: sc.Scenario) -> bool:
+        """Could `scenario` be one the scope enumerates (its layout, ops and vocabulary)?"""
+        if len(scenario.layout) != 1 or len(scenario.ops) > self.depth:
+            return False
+        vma = scenario.layout[0]
+        faults = set(vma.faulted or "-")
+        if (vma.start, vma.pages) != (0, self.pages) or len(faults) != 1 or faults.pop() not in self.faults:
+            return False
+        if (vma.prot, vma.share, vma.backing, vma.placement) not in set(
+                itertools.product(self.prots, self.shares, self.backings, self.placements)):
+            return False
+        for op in scenario.ops:
+            if isinstance(op, (sc.Munmap, sc.Mprotect)):
+                return False
+            if isinstance(op, sc.Gup) and (op.api not in self.apis or op.repeat != 1 or op.pages != 1
+                                           or (op.interleave and not self.races)):
+                return False
+        return True
+
     def describe(self) -> str:
         return (f"1 VMA x {self.pages} page(s) x {sum(1 for _ in self.layouts())} layouts "
                 f"(prot {'/'.join(self.prots)}, {'/'.join(self.shares)}, {'/'.join(self.backings)}, "

@@ -20,6 +20,7 @@ KIND_STYLES = {
     "call": "bold cyan", "round": "bold magenta", "fault": "yellow", "grab": "green", "unpin": "red",
     "put": "red", "isolate": "magenta", "migrate": "blue", "drain": "blue", "unshare": "bright_yellow",
     "cow": "bright_yellow", "op": "bold", "return": "bold cyan", "race": "bold red", "fork": "bold",
+    "bug": "bold red", "warn": "yellow",
 }
 
 
@@ -46,6 +47,8 @@ def ops_table(run: Run) -> Table:
             shown = Text("not reached", style="dim")
         elif run.livelock is not None and result is run.results[-1]:
             shown = Text("never returns", style="bold red")
+        elif run.bug is not None and run.bug_at == index:
+            shown = Text("BUG: the kernel stops here", style="bold red")
         elif result.not_applicable:
             shown = Text(f"n/a: {result.not_applicable}", style="dim")
         elif result.result is None:
@@ -74,8 +77,24 @@ def counterexample(run: Run, failures: dict[str, str], *, title: str | None = No
         parts.append(Text(f"\nthe loop ({lock.loop}) repeats these steps:", style="bold"))
         parts.append(events_text(lock.repeating, indent=-min((e.depth for e in lock.repeating), default=0)))
         parts.append(Text(f"repeating state: {lock.state}", style="dim"))
+    parts += bug_parts(run)
     heading = title or f"counterexample on {run.profile.name}"
     return Panel(Group(*parts), title=heading, title_align="left", border_style="red" if failures else "green")
+
+
+def bug_parts(run: Run) -> list:
+    """The BUG that ended the run (with the steps that led to it) and every WARN splat."""
+    parts: list = []
+    if run.bug is not None:
+        where = (f"in op {run.bug_at}" if run.bug_at is not None else "while releasing what was still held"
+                 if run.results else "while mapping the layout")
+        parts.append(Text(f"\n{run.bug} ({where})", style="bold red"))
+        if run.trace:  # traced runs: the last steps before the BUG
+            tail = run.trace[-8:]
+            parts.append(events_text(tail, indent=-min(e.depth for e in tail)))
+    for warn in run.warnings:
+        parts.append(Text(str(warn), style="yellow"))
+    return parts
 
 
 def trace_view(run: Run) -> Group:

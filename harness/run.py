@@ -3,7 +3,8 @@
 Deterministic: the same scenario on the same profile gives the same Run. A call that does
 not terminate is recorded as the run's `livelock` and ends the run (the process would be
 stuck in the kernel); whatever is still held is then released, so properties can look at
-the final state.
+the final state. A BUG the model reaches (`KernelBug`, see model/bug.py) ends the run the
+same way and is recorded as the run's `bug`; WARN splats are kept in `warnings`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from . import scenario as sc
 from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
-from .model.bug import KernelBug
+from .model.bug import KernelBug, Warn
 from .model.callers import CALLERS, call_api, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
-from .model.gup import gup_put_folio
+from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
 from .model.memory import Folio, wrap_refcount
@@ -44,6 +45,10 @@ class Grab:
     migratetype: str
     #: the folio was referenced (refcount not 0, not freed) when the call returned it
     live: bool = True
+    #: PG_anon_exclusive when the call returned
+    exclusive: bool = False
+    #: pfn the calling process mapped at addr when the call returned (None: nothing mapped)
+    mapped: int | None = None
 
 
 @attrs.frozen
@@ -59,6 +64,9 @@ class Held:
     longterm: bool
     #: a munmap, MADV_DONTNEED or exit has since removed the address the page was pinned at
     detached: bool
+    #: the folio is anonymous, and PG_anon_exclusive, at the time of the snapshot
+    anon: bool = False
+    exclusive: bool = False
 
 
 @attrs.frozen
@@ -109,6 +117,17 @@ class OpResult:
     #: where this op's events start and end in Run.trace
     events: tuple[int, int] = (0, 0)
     not_applicable: str | None = None
+    #: GUP calls: every page of the range lay in a VMA of the calling process that
+    #: check_vma_flags() accepts for the call's flags, both when the call started and when
+    #: it returned (no hole, no refused VMA, the process alive); None for non-GUP ops
+    range_permitted: bool | None = None
+    #: GUP calls: a PTE of the range maps memory without a struct page (vm_normal_page() NULL)
+    #: when the call started or returned
+    no_struct_page: bool = False
+    #: GUP calls: a FOLL_LONGTERM pin could not isolate or migrate a folio out of movable/CMA memory
+    migration_failed: bool = False
+    #: an overflow guard refused a reference during the call (a WARN with guard=True)
+    guard_refused: bool = False
 
 
 @attrs.define(eq=False)
@@ -128,8 +147,13 @@ class Run:
     not_applicable: str | None = None
     snapshots: list[Snapshot] = attrs.field(factory=list)
     writes: list[Write] = attrs.field(factory=list)
-    #: a BUG the run reached (the task dies there: the run ends, like a livelock)
+    #: the BUG that ended the run (during an op, or while releasing what was held)
     bug: KernelBug | None = None
+    #: the op the BUG happened in; None when it happened while mapping the layout (then no
+    #: op ran) or while releasing at the end
+    bug_at: int | None = None
+    #: WARN splats the run reached, in order
+    warnings: list[Warn] = attrs.field(factory=list)
     #: canonical fingerprint of the machine before the final release (run_scenario(final_state=True))
     final_state: Hashable | None = None
 
@@ -153,16 +177,23 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     k.trace.enabled = trace
     mm0 = MM(pid=0)
     k.mms[0] = mm0
-    vmops.mmap_layout(k, mm0, scenario.layout)
+    livelock: Livelock | None = None
+    bug: KernelBug | None = None
+    bug_at: int | None = None
+    try:
+        vmops.mmap_layout(k, mm0, scenario.layout)
+    except Livelock as exc:  # only a broken model gets here; no operation runs then
+        livelock = exc
+    except KernelBug as exc:
+        k.trace("bug", str(exc))
+        bug = exc
     baseline = {f.pfn: (f.refcount, f.pincount) for f in k.mem.live()}
     executor = _Executor(k, scenario)
     observations: list[StepObservation] = []
     _, previous = observe(k, scenario.span, None)
-    livelock: Livelock | None = None
-    bug: KernelBug | None = None
     not_applicable: str | None = None
     snapshots: list[Snapshot] = []
-    for index, op in enumerate(scenario.ops):
+    for index, op in enumerate(scenario.ops if livelock is None and bug is None else ()):
         start = len(k.trace.events)
         result = OpResult(index, op)
         executor.results.append(result)
@@ -173,7 +204,7 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             result.events = (start, len(k.trace.events))
             break
         except KernelBug as exc:
-            bug = exc
+            bug, bug_at = exc, index
             k.trace("bug", str(exc))
             result.events = (start, len(k.trace.events))
             break
@@ -190,10 +221,14 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     if final_state and livelock is None and not_applicable is None and bug is None:
         from .state import fingerprint
         state = fingerprint(k, executor.held, executor.held_meta, executor.detached, executor.held_times)
-    if bug is None:  # after a BUG the state is not one to tidy up
+    try:
         executor.release_all()
+    except KernelBug as exc:  # e.g. an unpin that drops a count below zero
+        k.trace("bug", str(exc))
+        bug = bug or exc
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable, snapshots, executor.writes, bug, state)
+               held_at_end, baseline, not_applicable, snapshots, executor.writes, bug=bug, bug_at=bug_at,
+               warnings=k.warnings, final_state=state)
 
 
 class _Executor:
@@ -243,8 +278,7 @@ class _Executor:
             self.held_meta.pop(op.of, None)
             self.held_offsets.pop(op.of, None)
             times = self.held_times.pop(op.of, [1] * len(pages))
-            for folio, n in zip(pages, times):
-                gup_put_folio(k, folio, kind, n)
+            _release(k, pages, kind, times)
             result.result = len(pages)
             return
         if isinstance(op, (sc.DmaWrite, sc.DmaRead)):
@@ -308,10 +342,17 @@ class _Executor:
             def hook() -> None:
                 for inner_index, inner in enumerate(op.interleave):
                     self._execute(index, inner, OpResult(inner_index, inner))
+        kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
+        no_page = _no_struct_page(mm, op.start, op.pages)
         if caller.populate:
             result.flags = flags
             result.result = populate(k, mm, op.start, op.pages, flags)
+            result.range_permitted = permitted and _range_permitted(k, mm, op.start, op.pages, flags)
+            result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
             return
+        failures = k.migration_failures
+        warnings = len(k.warnings)
         if op.repeat > 1:
             self._gup_repeated(index, op, result, mm, flags)
             return
@@ -324,13 +365,22 @@ class _Executor:
             ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
         finally:
             k.trace.depth -= 1
-        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        result.range_permitted = permitted and self.mm(op.process) is not None and _range_permitted(
+            k, mm, op.start, op.pages, flags | kind)
+        result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
+        result.migration_failed = k.migration_failures != failures
+        result.guard_refused = any(w.guard for w in k.warnings[warnings:])
         result.flags = flags | kind
         result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(pages[:max(ret, 0)]))
+        dead = [g for g in result.grabbed if not g.live]
+        if dead:
+            # What KASAN (or the VM_BUG_ON in the eventual put) reports: a returned entry the
+            # caller would use or unpin is a freed page, not a live page of the range.
+            result.result = ret
+            raise KernelBug(caller.api, f"returned entry for page {dead[0].addr} is freed pfn {dead[0].pfn}")
         if ret > 0 and caller.all_or_nothing and ret < op.pages:
             k.trace("call", f"{caller.name}: {ret} of {op.pages} pages is a failure: unpin them")
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
             ret = -Errno.EFAULT
         elif ret > 0 and caller.dma is not None:
             for i, folio in enumerate(pages[:ret]):
@@ -341,8 +391,7 @@ class _Executor:
             k.trace("dma", f"{caller.name}: device {'writes' if caller.dma == 'write' else 'reads'} {ret} page(s)")
         if 0 < ret < op.pages and caller.short_error is not None:
             k.trace("call", f"{caller.name}: {ret} of {op.pages} pages: the I/O fails as a whole")
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
             ret = caller.short_error
         elif ret > 0 and caller.holds:
             self.held[index] = pages[:ret]
@@ -356,8 +405,7 @@ class _Executor:
                 if isinstance(inner, (sc.MadvDontneed, sc.Munmap)):
                     self._detach(inner.process, inner.start, inner.start + inner.pages)
         elif ret > 0:
-            for folio in pages[:ret]:
-                gup_put_folio(k, folio, kind)
+            _release(k, pages[:ret], kind)
         if ret <= 0 and caller.error is not None:
             ret = caller.error
         result.result = ret
@@ -483,7 +531,8 @@ class _Executor:
                 pin = bool(flags & FOLL.PIN)
                 (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + times
                 held.append(Held(op, pid, first + offset, folio.pfn, pin, bool(flags & FOLL.WRITE),
-                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached))
+                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached,
+                                 anon=folio.anon, exclusive=folio.anon_exclusive))
         maps: dict[tuple[int, int], int] = {}
         dangling = []
         for mm in k.mms.values():
@@ -504,11 +553,33 @@ class _Executor:
         return Snapshot(after, tuple(held), maps, accounting, tuple(dangling))
 
     def release_all(self) -> None:
-        """What a process exit or driver teardown does: every remaining pin/reference goes."""
+        """What a process exit or driver teardown does: every remaining pin/reference goes.
+        Everything is released even past a BUG; the first BUG is raised afterwards."""
+        first: KernelBug | None = None
         for index in sorted(self.held):
-            for folio, times in zip(self.held[index], self.held_times[index]):
-                gup_put_folio(self.k, folio, self.held_kind[index], times)
+            kind, pages = self.held_kind[index], self.held[index]
+            if kind & FOLL.PIN:
+                try:
+                    sanity_check_pinned_pages(self.k, list(pages))
+                except KernelBug as exc:
+                    first = first or exc  # reported once the rest is released
+            for folio, times in zip(pages, self.held_times[index]):
+                try:
+                    gup_put_folio(self.k, folio, kind, times)
+                except KernelBug as exc:
+                    first = first or exc
         self.held.clear()
+        if first is not None:
+            raise first
+
+
+def _release(k: Kernel, pages: list[Folio], kind: FOLL, times: list[int] | None = None) -> None:
+    """unpin_user_pages() (with its CONFIG_DEBUG_VM sanity check) or put_page() per page;
+    `times`: how many repetitions of a repeated call each page stands for."""
+    if kind & FOLL.PIN:
+        sanity_check_pinned_pages(k, list(pages))
+    for folio, n in zip(pages, times or [1] * len(pages)):
+        gup_put_folio(k, folio, kind, n)
 
 
 def _private_at(mm: MM, addr: int) -> bool:
@@ -528,8 +599,26 @@ def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
 def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     vma = mm.find_vma(addr)
     cow = vma is not None and is_cow_mapping(vma.flags)
+    pte = None if mm.exited else mm.ptes.get(addr)
     return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
-                live=not folio.freed and folio.refcount != 0)  # negative: overflowed, still referenced
+                live=not folio.freed and folio.refcount != 0, exclusive=folio.anon_exclusive,
+                mapped=None if pte is None else pte.pfn)
+
+
+def _range_permitted(k: Kernel, mm: MM, start: int, pages: int, flags: FOLL) -> bool:
+    """Every page of the range lies in a VMA check_vma_flags() accepts (the model's own rule)."""
+    if mm.exited:
+        return False
+    for addr in range(start, start + pages):
+        vma = mm.find_vma(addr)
+        if vma is None or check_vma_flags(k, vma, flags):
+            return False
+    return True
+
+
+def _no_struct_page(mm: MM, start: int, pages: int) -> bool:
+    """A PTE of the range maps memory without a struct page (vm_normal_page() would be NULL)."""
+    return any(pte.folio is None for addr, pte in mm.ptes.items() if start <= addr < start + pages)
 
 
 def _names(flags: FOLL) -> str:

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
+from harness.model.kernels import Profile
 from harness.run import Run, describe_op
 from harness.scenario import Gup
 
 from .registry import prop
+
+
+def refused_flag_mix(profile: Profile, api: str, passed: FOLL) -> bool:
+    """The mixes is_valid_gup_args() (v6.3; the entry points' own checks before) refuses:
+    internal flags from a caller (FOLL_PIN included), FOLL_GET with FOLL_PIN or with a
+    pin_user_pages*() API, and FOLL_LONGTERM without FOLL_PIN since f6d299ec39d8 (v6.1)."""
+    is_pin = api.startswith("pin_")
+    if passed & INTERNAL_GUP_FLAGS or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN):
+        return True
+    if is_pin and passed & FOLL.GET:
+        return True
+    return bool(passed & FOLL.LONGTERM and not is_pin and not passed & FOLL.PIN
+                and profile.has("longterm_requires_pin"))
 
 
 @prop("refcount_accounting")
@@ -67,16 +81,10 @@ def call_contract(run: Run) -> str | None:
         if not isinstance(op, Gup) or result.result is None or result.not_applicable:
             continue
         where = _Where(result.index, op)
-        passed = foll_from_names(op.flags)
-        invalid = bool(passed & INTERNAL_GUP_FLAGS) or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN)
         if not op.api.startswith(("pin_", "get_")):
             continue  # user-space callers map GUP's result to their own syscall result
         is_pin = op.api.startswith("pin_")
-        if is_pin and passed & FOLL.GET:
-            invalid = True
-        if (passed & FOLL.LONGTERM and not is_pin and not passed & FOLL.PIN
-                and run.profile.has("longterm_requires_pin")):
-            invalid = True
+        invalid = refused_flag_mix(run.profile, op.api, foll_from_names(op.flags))
         if invalid and result.result > 0:
             return f"{where}: an invalid flag mix was accepted and returned {result.result}"
         if result.result > 0:

@@ -19,6 +19,8 @@ def terminates(run: Run) -> str | None:
     if run.livelock is None:
         return None
     lock = run.livelock
+    if not run.results:
+        return f"mapping the layout never finishes: {lock}"
     op = run.results[-1]
     return f"op {op.index} ({describe_op(op.op)}) never returns: {lock}"
 
@@ -31,10 +33,9 @@ def pin_balance(run: Run) -> str | None:
     Holds also when a call failed or partly succeeded: __get_user_pages keeps exactly the
     pages it reports, and the long-term path drops every pin it does not return. A call that
     never returns (see `terminates`) keeps whatever it pinned so far, e.g. a GUP-fast prefix
-    while the slow path loops: that run is not judged here, nor one that ended in a BUG
-    (nothing is released after it)."""
+    while the slow path loops: that run is not judged here, nor one that hit a BUG."""
     if run.livelock is not None or run.bug is not None:
-        return None
+        return None  # a BUG leaves the state the kernel would stop in (see no_bug_no_warn)
     k = run.kernel
     problems = []
     for folio in k.mem.live():

@@ -26,6 +26,9 @@ class Warn:
 
     where: str
     message: str
+    #: the WARN of an overflow guard (8fde12ca79af): the kernel refusing a reference count it
+    #: cannot represent, by design, rather than a state that should never occur
+    guard: bool = False
 
     def __str__(self) -> str:
-        return f"WARN in {self.where}: {self.message}"
+        return f"WARN in {self.where}: {self.message}" + (" (overflow guard)" if self.guard else "")

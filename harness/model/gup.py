@@ -106,14 +106,17 @@ def gup_must_unshare(k: Kernel, vma: Vma | None, flags: FOLL, folio: Folio) -> b
 def try_grab_folio(k: Kernel, folio: Folio, flags: FOLL) -> int:
     """Take a FOLL_GET reference (+1) or a FOLL_PIN pin (+1024 on a small folio): the slow
     path's try_get_page()/try_grab_page()/try_grab_folio(), or get_page() before v5.1."""
-    if folio.refcount <= 0:
+    if folio.refcount <= 0 or folio.freed:
+        # A count at zero (or a freed folio) cannot happen here: the slow path holds the PTL, so
+        # the page is mapped and referenced; a negative count has overflowed past INT_MAX.
+        overflowed = folio.refcount < 0 and not folio.freed
         if k.has("gup_refcount_overflow_guard"):
             # 8fde12ca79af (v5.1): WARN_ON_ONCE(refcount <= 0) and refuse: -ENOMEM. The test
             # looks at the sign before adding, so the grab that crosses INT_MAX is still taken
             # (the count goes negative) and the next one is refused: half the range of the
             # atomic_t is the safety margin before the count could wrap to zero.
-            k.warn("try_grab_folio", f"refcount {folio.refcount} <= 0 on {_page_name(folio)}: "
-                                     "reference refused (-ENOMEM)")
+            k.warn("try_grab_folio", f"refcount {folio.refcount} <= 0 on {_page_name(folio)}: reference "
+                   "refused (-ENOMEM)", guard=overflowed)
             return ENOMEM
         # Before: get_page() took the reference unconditionally, under
         # VM_BUG_ON_PAGE(page_ref_count(page) <= 0). The model is a CONFIG_DEBUG_VM kernel, so
@@ -142,7 +145,8 @@ def try_grab_folio_fast(k: Kernel, folio: Folio, flags: FOLL) -> bool:
     (folio_ref_try_add: add unless zero); False leaves the page to the slow path."""
     if k.has("gup_refcount_overflow_guard") and folio.refcount < 0:
         # 8fde12ca79af: WARN_ON_ONCE(refcount < 0), fail; the slow path then refuses too
-        k.warn("try_grab_folio_fast", f"refcount {folio.refcount} < 0 on {_page_name(folio)}: left to the slow path")
+        k.warn("try_grab_folio_fast", f"refcount {folio.refcount} < 0 on {_page_name(folio)}: left to the slow path",
+               guard=True)
         return False
     if folio.refcount == 0:
         # Before v5.1 page_cache_get_speculative() had only this test: a negative count was
@@ -173,7 +177,21 @@ def gup_put_folio(k: Kernel, folio: Folio, flags: FOLL, times: int = 1) -> None:
     k.trace("unpin" if flags & FOLL.PIN else "put", f"pfn {folio.pfn}: ref {folio.refcount}")
 
 
+def sanity_check_pinned_pages(k: Kernel, pages: list[Folio | None]) -> None:
+    """CONFIG_DEBUG_VM (b6a2619c60b4, with PG_anon_exclusive in v5.19): an anonymous page
+    that is pinned, or being unpinned, must be PG_anon_exclusive; anything else means the pin
+    semantics broke. (2025 kernels turned the VM_BUG_ON into a VM_WARN_ON_ONCE.)"""
+    if not k.has("anon_exclusive"):
+        return
+    for folio in pages:
+        if folio is None or folio.is_zero or not folio.anon:
+            continue
+        if not folio.anon_exclusive:
+            raise KernelBug("sanity_check_pinned_pages", f"pinned anon page not exclusive: {folio.describe()}")
+
+
 def unpin_user_pages(k: Kernel, pages: list[Folio | None]) -> None:
+    sanity_check_pinned_pages(k, pages)
     for folio in pages:
         if folio is not None:  # unpin_user_pages() skips NULL entries
             gup_put_folio(k, folio, FOLL.PIN)
@@ -203,6 +221,8 @@ def follow_page_pte(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FOLL) -> Foli
     if not pte.write and gup_must_unshare(k, vma, flags, folio):
         k.trace("follow", f"page {addr}: R/O pin of {'zero page' if folio.is_zero else f'pfn {folio.pfn}'} must unshare")
         return EMLINK
+    if flags & FOLL.PIN:
+        sanity_check_pinned_pages(k, [folio])  # VM_BUG_ON_PAGE in follow_page_pte (b6a2619c60b4)
     ret = try_grab_folio(k, folio, flags)
     if ret:
         return ret
@@ -345,6 +365,7 @@ def migrate_pages(k: Kernel, folios: list[Folio]) -> int:
         expected = old.mapcount + (1 if old.mapping is not None else 0) + 1
         if old.refcount != expected:
             failed += 1
+            k.migration_failures += 1
             k.trace("migrate", f"pfn {old.pfn}: ref {old.refcount} != expected {expected}: migration fails")
             k.mem.putback_lru(old)
             continue
@@ -388,6 +409,7 @@ def check_and_migrate_movable_pages(k: Kernel, pages: list[Folio], gup_flags: FO
             movable.append(folio)
         else:
             isolation_error_count += 1
+            k.migration_failures += 1
             k.trace("isolate", f"{_page_name(folio)} is not pinnable and cannot be isolated (not on an LRU)")
     if not movable and not isolation_error_count:
         return len(pages)
@@ -420,6 +442,7 @@ def collect_longterm_unpinnable_folios(k: Kernel, pages: list[Folio]) -> tuple[i
             k.trace("isolate", f"pfn {folio.pfn} isolated from the LRU")
             isolated.append(folio)
         else:
+            k.migration_failures += 1
             k.trace("isolate", f"{_page_name(folio)} is not pinnable and cannot be isolated (not on an LRU)")
     return collected, isolated
 
@@ -538,6 +561,8 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
                 break
         if not pte.write and gup_must_unshare(k, None, gup_flags, folio):
             break
+        if folio.freed:
+            break  # folio_try_get(): a page being freed under us is skipped, no splat
         if not try_grab_folio_fast(k, folio, gup_flags):
             break
         pages.append(folio)

@@ -34,13 +34,16 @@ class Kernel:
     memalloc_pin: bool = False
     #: WARN_ON(_ONCE) splats the run reached, in order
     warnings: list[Warn] = attrs.field(factory=list)
+    #: folios FOLL_LONGTERM could not isolate or migrate out of movable/CMA memory (a statistic
+    #: for properties, like the kernel's migration failure counters; no behaviour depends on it)
+    migration_failures: int = 0
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
 
-    def warn(self, where: str, message: str) -> None:
-        """WARN_ON_ONCE(): log and carry on."""
-        self.warnings.append(Warn(where, message))
+    def warn(self, where: str, message: str, *, guard: bool = False) -> None:
+        """WARN_ON_ONCE(): log and carry on. `guard`: an overflow guard refusing a count (see Warn)."""
+        self.warnings.append(Warn(where, message, guard))
         self.trace("warn", f"WARN in {where}: {message}")
 
     def new_token(self) -> int:

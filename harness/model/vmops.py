@@ -5,6 +5,7 @@ and mm/memory.c's copy_present_pte, in outline)."""
 from __future__ import annotations
 
 from ..scenario import Vma as VmaSpec
+from .budget import Livelock
 from .fault import VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, VM, Errno
 from .kernel import Kernel
@@ -67,7 +68,10 @@ def cpu_access(k: Kernel, mm: MM, addr: int, write: bool) -> int:
         if ret & VM_FAULT_ERROR:
             return EFAULT
     else:
-        raise AssertionError(f"CPU access to page {addr} keeps faulting")
+        # the task would take the same fault forever: a livelock (see `terminates`), not a
+        # Python error escaping the runner
+        raise Livelock("cpu fault", 3, f"a {'write' if write else 'read'} of page {addr} keeps faulting",
+                       k.trace.events[-6:], k.describe_folios())
     pte = mm.ptes[addr]
     if write and pte.folio is not None:
         pte.dirty = True
