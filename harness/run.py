@@ -130,7 +130,7 @@ class Run:
 
 
 class NotApplicable(Exception):
-    """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.7)."""
+    """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.6)."""
 
 
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
