@@ -405,6 +405,9 @@ def _check_applicable(profile: Profile, caller: Caller, asked: FOLL, flags: FOLL
         raise NotApplicable("FOLL_NOFAULT does not exist before v5.16 (55b8fe703bc5)")
     if caller.populate and not profile.has("madv_populate"):
         raise NotApplicable(f"{caller.name}: MADV_POPULATE_READ/WRITE do not exist before v5.14 (4ca9b3859dac)")
+    if caller.name.startswith("odirect_") and not profile.has("odirect_pins"):
+        raise NotApplicable(f"{caller.name}: direct I/O took FOLL_GET references, not pins, before v6.5 "
+                            "(b7c96963925f); the model's caller pins")
     if api.endswith("_fast") and not profile.has("gup_fast_flags") and asked & ~FOLL.WRITE:
         raise NotApplicable(f"{api}() takes only a 'write' bool before v5.2 (73b0140bf0fe): "
                             f"{foll_names(asked & ~FOLL.WRITE)} cannot be passed")

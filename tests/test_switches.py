@@ -70,6 +70,8 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
                        lambda run: (run.not_applicable is None, run.results[0].result)),
     "gup_fast_force": (sc.Scenario((V(0, 1, prot="r", faulted="w"),),
                                    (G("get_user_pages_fast", 0, 1, ("FOLL_FORCE",)),)), result()),
+    "odirect_pins": (sc.Scenario((V(0, 1, faulted="w"),), (G("odirect_write", 0, 1),)),
+                     lambda run: run.not_applicable is None),
     "madv_populate": (sc.Scenario((V(0, 1),), (G("madv_populate_write", 0, 1),)),
                       lambda run: run.not_applicable is None),
     "foll_nofault": (sc.Scenario((V(0, 1, faulted="w"),), (G("get_user_pages", 0, 1, ("FOLL_NOFAULT",)),)),

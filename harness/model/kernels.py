@@ -74,6 +74,9 @@ SWITCHES: dict[str, Switch] = {
                "(before: -EINVAL)"),
         Switch("unshare_ro_longterm_cow", "84209e87c696", "v6.2",
                "R/O FOLL_LONGTERM pins in COW mappings unshare non-anon pages too (zero page, page cache)"),
+        Switch("odirect_pins", "b7c96963925f", "v6.5",
+               "direct I/O pins user pages (bio_iov_iter_get_pages() uses iov_iter_extract_pages(): FOLL_PIN); "
+               "before it took FOLL_GET references, which the model's odirect callers do not represent"),
         Switch("zero_page_pin_uncounted", "c8070b787519", "v6.5",
                "pinning the zero page leaves its refcount alone; unpinning it is a no-op"),
         Switch("no_longterm_write_writeback", "8ac268436e6d", "v6.5",
@@ -137,9 +140,9 @@ TIMELINE: tuple[Step, ...] = (
     Step("v6.1", on=("longterm_eagain",),
          note="24a95998e9ba/67e139b02d99: the -EAGAIN contract"),
     Step("v6.2", on=("unshare_ro_longterm_cow",), note="84209e87c696: reliable R/O long-term pins in COW mappings"),
-    Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback"),
+    Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback", "odirect_pins"),
          note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
-              "8ac268436e6d no long-term writable pins of writeback files"),
+              "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
     Step("v6.6", note="long-term stable base: same switches as v6.5"),
     Step("v6.12", note="long-term stable base: same switches as v6.5"),
     Step("v6.16", note="517f496e1e61: the collector counts every unpinnable folio again (as the model always "
