@@ -74,8 +74,8 @@ def may_drop_mmap_lock(name: str, flags: FOLL) -> bool:
     hold it throughout. MADV_DONTNEED and CPU faults take the lock for reading and may race
     with any call."""
     caller = CALLERS[name]
-    if caller.name in _UNLOCKABLE_CALLERS:
-        return True
+    if caller.populate or caller.name in _UNLOCKABLE_CALLERS:
+        return True  # madvise_populate() -> faultin_page_range() passes &locked too
     return caller.api.endswith("_fast") and not (flags | caller.flags) & FOLL.LONGTERM
 
 
