@@ -52,8 +52,10 @@ class BugResult:
 def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
          skip_broken: bool = False) -> list[tuple[Path, str, str]]:
     """(file, profile, property) for each recorded failure. By default one profile per file
-    and property: the one where the fewest other files expect the same property to fail
-    (so the search there can only be finding this file's bug), the earliest on a tie.
+    and property: first avoiding profiles where another file records a livelock (`terminates`:
+    each run that livelocks ends before its later operations, starving the search), then the
+    one where the fewest other files expect the same property to fail (so the search there
+    can only be finding this file's bug), the earliest on a tie.
     `skip_broken` passes over files that do not load (pytest reports them on their own)."""
     regs = {}
     for path in sorted(Path(directory).glob("*.json")):
@@ -76,7 +78,10 @@ def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
             def rivals(profile: str, prop: str = prop, path: Path = path) -> int:
                 return sum(1 for other, r in regs.items() if other != path and prop in r.expected_failures(profile))
 
-            found.append((path, min(profiles, key=rivals), prop))
+            def livelocks(profile: str, path: Path = path) -> int:
+                return sum(1 for other, r in regs.items() if other != path and "terminates" in r.expected_failures(profile))
+
+            found.append((path, min(profiles, key=lambda p: (livelocks(p), rivals(p))), prop))
     if all_profiles:
         return found
     # the same profile and property twice: keep the file with the smaller scenario (the other

@@ -147,7 +147,7 @@ class Verdict:
 
     @property
     def not_applicable(self) -> str | None:
-        """The scenario uses something this kernel did not have (e.g. FOLL_PIN before v5.7)."""
+        """The scenario uses something this kernel did not have (e.g. FOLL_PIN before v5.6)."""
         return self.run.not_applicable
 
     @property

@@ -138,8 +138,10 @@ def timeline_table(verbose: bool = False) -> Table:
             lines = []
             if previous is not None:
                 on, off = changes_between(previous, profile)
-                lines += [f"+ {s.name} ({s.commit}, {s.release}): {s.summary}" for s in on]
-                lines += [f"- {s.name} ({s.commit}): {s.summary}" for s in off]
+                # the commit of this step's change (a fix turning a bug off, a re-break), not the switch's own
+                lines += [f"+ {s.name} ({step.commit_of(s.name)}"
+                          f"{', ' + s.release if step.commit_of(s.name) == s.commit else ''}): {s.summary}" for s in on]
+                lines += [f"- {s.name} ({step.commit_of(s.name)}): {s.summary}" for s in off]
             else:
                 lines += [f"+ {SWITCHES[n].name} ({SWITCHES[n].commit}, {SWITCHES[n].release})"
                           for n in sorted(profile.switches)]

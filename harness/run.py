@@ -18,7 +18,7 @@ from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
 from .model.bug import KernelBug, Warn
-from .model.callers import CALLERS, call_api, populate
+from .model.callers import CALLERS, Caller, call_api, may_drop_mmap_lock, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
@@ -162,7 +162,7 @@ class Run:
 
 
 class NotApplicable(Exception):
-    """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.7)."""
+    """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.6)."""
 
 
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
@@ -332,7 +332,8 @@ class _Executor:
         k = self.k
         caller = CALLERS[op.api]
         flags = foll_from_names(op.flags) | caller.flags
-        _check_applicable(k.profile, caller.api, flags)
+        _check_applicable(k.profile, caller, foll_from_names(op.flags), flags)
+        _check_race_possible(op, flags)
         mm = self.mm(op.process)
         if mm is None:
             result.result = -Errno.ESRCH
@@ -587,13 +588,34 @@ def _private_at(mm: MM, addr: int) -> bool:
     return vma is not None and is_cow_mapping(vma.flags)
 
 
-def _check_applicable(profile: Profile, api: str, flags: FOLL) -> None:
+def _check_applicable(profile: Profile, caller: Caller, asked: FOLL, flags: FOLL) -> None:
+    """Refuse what this kernel did not have: an API, a flag or a user-space entry point."""
+    api = caller.api
     if api.startswith("pin_") and not profile.has("foll_pin"):
-        raise NotApplicable(f"{api} does not exist before v5.7 (FOLL_PIN, eddb1c228f79)")
+        raise NotApplicable(f"{api} does not exist before v5.6 (FOLL_PIN, eddb1c228f79)")
     if flags & FOLL.PIN and not profile.has("foll_pin"):
-        raise NotApplicable("FOLL_PIN does not exist before v5.7 (eddb1c228f79)")
+        raise NotApplicable("FOLL_PIN does not exist before v5.6 (eddb1c228f79)")
     if flags & FOLL.LONGTERM and not profile.has("foll_longterm"):
         raise NotApplicable("FOLL_LONGTERM does not exist before v5.2 (932f4a630a69)")
+    if flags & FOLL.NOFAULT and not profile.has("foll_nofault"):
+        raise NotApplicable("FOLL_NOFAULT does not exist before v5.16 (55b8fe703bc5)")
+    if caller.populate and not profile.has("madv_populate"):
+        raise NotApplicable(f"{caller.name}: MADV_POPULATE_READ/WRITE do not exist before v5.14 (4ca9b3859dac)")
+    if caller.name.startswith("odirect_") and not profile.has("odirect_pins"):
+        raise NotApplicable(f"{caller.name}: direct I/O took FOLL_GET references, not pins, before v6.5 "
+                            "(b7c96963925f); the model's caller pins")
+    if api.endswith("_fast") and not profile.has("gup_fast_flags") and asked & ~FOLL.WRITE:
+        raise NotApplicable(f"{api}() takes only a 'write' bool before v5.2 (73b0140bf0fe): "
+                            f"{foll_names(asked & ~FOLL.WRITE)} cannot be passed")
+
+
+def _check_race_possible(op: sc.Gup, flags: FOLL) -> None:
+    """munmap and mprotect take the mmap lock for writing: they can only run inside a GUP
+    call that drops it (see callers.may_drop_mmap_lock)."""
+    writers = [sc.OP_NAMES[type(inner)] for inner in op.interleave if isinstance(inner, (sc.Munmap, sc.Mprotect))]
+    if writers and not may_drop_mmap_lock(op.api, flags):
+        raise NotApplicable(f"{writers[0]} inside {op.api}: it needs the mmap lock for writing, which this call "
+                            "holds for reading throughout (it never drops it: not FOLL_UNLOCKABLE)")
 
 
 def _grab(mm: MM, addr: int, folio: Folio) -> Grab:

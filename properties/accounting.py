@@ -45,7 +45,7 @@ def refcount_accounting(run: Run) -> str | None:
 def longterm_pins_only_on_pinnable(run: Run) -> str | None:
     """A successful FOLL_LONGTERM pin never holds a folio in ZONE_MOVABLE or in a CMA/ISOLATE
     pageblock: such memory must stay migratable (hot-unplug, CMA allocations), so GUP migrates
-    it out first (CMA since v5.7's check_and_migrate_cma_pages, ZONE_MOVABLE since v5.13)."""
+    it out first (CMA since v5.2's check_and_migrate_cma_pages, ZONE_MOVABLE since v5.13)."""
     for result in run.results:
         if (result.flags & (FOLL.PIN | FOLL.LONGTERM)) != (FOLL.PIN | FOLL.LONGTERM) or not result.result:
             continue

@@ -12,6 +12,8 @@ import attrs
 from hypothesis import strategies as st
 
 from harness import scenario as sc
+from harness.model.callers import may_drop_mmap_lock
+from harness.model.flags import foll_from_names
 from harness.model.kernels import Profile
 
 from .layouts import layouts, small_count
@@ -71,12 +73,14 @@ def _bits(n: int) -> st.SearchStrategy[int]:
 
 
 def for_profile(profile: Profile) -> dict:
-    """The APIs and flags a kernel had: no FOLL_PIN before v5.7, no FOLL_LONGTERM before v5.2.
+    """The APIs and flags a kernel had: no FOLL_PIN before v5.6, no FOLL_LONGTERM before v5.2,
+    no FOLL_NOFAULT before v5.16, get_user_pages_fast() with a write bool only before v5.2.
     (Asking an old profile for them is reported as not applicable, which wastes examples.)"""
     apis = tuple(a for a in GUP_APIS if profile.has("foll_pin") or not a.startswith("pin_"))
     common = tuple(f for f in COMMON_FLAGS if profile.has("foll_longterm") or f != "FOLL_LONGTERM")
-    rare = tuple(f for f in RARE_FLAGS if profile.has("foll_pin") or f != "FOLL_PIN")
-    return {"apis": apis, "common": common, "rare": rare}
+    rare = tuple(f for f in RARE_FLAGS if (profile.has("foll_pin") or f != "FOLL_PIN")
+                 and (profile.has("foll_nofault") or f != "FOLL_NOFAULT"))
+    return {"apis": apis, "common": common, "rare": rare, "fast_write_only": not profile.has("gup_fast_flags")}
 
 
 def _pick(draw: st.DrawFn, items: list | tuple):  # type: ignore[no-untyped-def]
@@ -108,8 +112,11 @@ def target_page(draw: st.DrawFn, layout: tuple[sc.Vma, ...], touched: list[int])
     return call_start(draw, layout)
 
 
-def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Swarm = NONE) -> tuple[sc.Op, ...]:
-    """Operations that race with the call at its retry point (rarely; shrinks to none)."""
+def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Swarm = NONE,
+                writers: bool = True) -> tuple[sc.Op, ...]:
+    """Operations that race with the call at its retry point (rarely; shrinks to none).
+    munmap/mprotect only when `writers` (the call may drop the mmap lock); otherwise those
+    draws become MADV_DONTNEED, which only needs the lock for reading."""
     racing = draw(BOOL) if swarm.race else draw(ONE_IN_FOUR) == 3
     if not racing:
         return ()
@@ -117,7 +124,7 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
     for _ in range(draw(RACE_COUNT)):
         page = start + draw(st.integers(0, pages - 1))
         kind = RACES[draw(RACE_INDEX)]
-        if kind == "madv_dontneed":
+        if kind == "madv_dontneed" or (kind in ("mprotect", "munmap") and not writers):
             ops.append(sc.MadvDontneed(page, 1, process))
         elif kind == "cpu_write":
             ops.append(sc.CpuWrite(page, process))
@@ -129,7 +136,8 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
 
 
 def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], processes: int,
-           common: tuple[str, ...], rare: tuple[str, ...], touched: list[int], swarm: Swarm = NONE) -> sc.Gup:
+           common: tuple[str, ...], rare: tuple[str, ...], touched: list[int], swarm: Swarm = NONE,
+           fast_write_only: bool = False) -> sc.Gup:
     """A call whose range may start inside, before or after a VMA and cross holes."""
     start = target_page(draw, layout, touched)
     pages = draw(small_count(32))
@@ -137,8 +145,11 @@ def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], p
     flags = draw(foll_flags(common, rare))
     if swarm.force and "FOLL_FORCE" in common and draw(BOOL):
         flags = tuple(dict.fromkeys(flags + ("FOLL_WRITE", "FOLL_FORCE")))
+    if fast_write_only and api.endswith("_fast"):
+        flags = tuple(f for f in flags if f == "FOLL_WRITE")
     process = _process(draw, processes)
-    return sc.Gup(api, start, pages, flags, interleaved(draw, start, pages, process, swarm), process)
+    writers = may_drop_mmap_lock(api, foll_from_names(flags))
+    return sc.Gup(api, start, pages, flags, interleaved(draw, start, pages, process, swarm, writers), process)
 
 
 @st.composite
@@ -150,7 +161,8 @@ def gup_ops(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...] =
 
 @st.composite
 def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_APIS,
-              common: tuple[str, ...] = COMMON_FLAGS, rare: tuple[str, ...] = RARE_FLAGS) -> sc.Scenario:
+              common: tuple[str, ...] = COMMON_FLAGS, rare: tuple[str, ...] = RARE_FLAGS,
+              fast_write_only: bool = False) -> sc.Scenario:
     """A layout and 1..max_ops operations. After a fork, later operations may run in the child
     (process numbers count forks); releases and device accesses refer to live earlier calls."""
     swarm = Swarm.from_bits(draw(SWARM))
@@ -196,7 +208,7 @@ def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_API
             op = sc.Exit(child)
             exited.add(child)
         else:  # "gup", or a kind with nothing to act on yet
-            op = gup_op(draw, layout, apis, processes, common, rare, touched, swarm)
+            op = gup_op(draw, layout, apis, processes, common, rare, touched, swarm, fast_write_only)
             gups[index] = op
             touched.append(op.start)
         ops.append(op)

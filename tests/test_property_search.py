@@ -100,9 +100,17 @@ def test_seed_livelock_shrinks_to_one_page_and_one_longterm_call(seed: int) -> N
 
 
 def _uncovered_bug_profiles() -> list[str]:
-    """Profiles where the corpus expects failures but no per-file search above runs."""
+    """Profiles where the corpus expects failures but no per-file search above runs. A profile
+    whose only recorded failures come from files HARDER_THAN_THE_BUDGET (e.g. the long-term
+    stable bases v4.14..v5.4, where only the GUP-after-fork bug is recorded) is left to those
+    files' replay, as the per-file search leaves it on the profile it picked for them."""
     covered = {kernel for kernel, _prop, _path in _recorded_bugs()}
-    return [k for k in PROFILE_NAMES if KNOWN[k] and k not in covered]
+
+    def searchable(kernel: str) -> set[str]:
+        return {prop for path in CORPUS if path.name not in HARDER_THAN_THE_BUDGET
+                for prop in load(path).expected_failures(kernel)}
+
+    return [k for k in PROFILE_NAMES if searchable(k) and k not in covered]
 
 
 @pytest.mark.parametrize("kernel", _uncovered_bug_profiles())

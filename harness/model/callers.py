@@ -58,6 +58,27 @@ CALLERS: dict[str, Caller] = {c.name: c for c in (
 )}
 
 
+#: callers whose GUP call passes `locked`, so it may drop the mmap lock (FOLL_UNLOCKABLE):
+#: process_vm_rw_single_vec() hands pin_user_pages_remote() its &locked
+_UNLOCKABLE_CALLERS = ("process_vm_readv", "process_vm_writev")
+
+
+def may_drop_mmap_lock(name: str, flags: FOLL) -> bool:
+    """Can the GUP call of caller/API `name` with `flags` drop the mmap lock, letting a
+    munmap or mprotect (which take it for writing) run in the middle of it?
+
+    The *_fast() fallback can (get_user_pages_unlocked(), today FOLL_UNLOCKABLE) except for
+    FOLL_LONGTERM, which before v6.3 ran __gup_longterm_locked() under mmap_read_lock() with
+    no `locked` (simplified: for every profile, so the model never invents such a race);
+    get_user_pages()/pin_user_pages() and the *_remote() calls with no `locked` (vfio, /proc/pid/mem)
+    hold it throughout. MADV_DONTNEED and CPU faults take the lock for reading and may race
+    with any call."""
+    caller = CALLERS[name]
+    if caller.populate or caller.name in _UNLOCKABLE_CALLERS:
+        return True  # madvise_populate() -> faultin_page_range() passes &locked too
+    return caller.api.endswith("_fast") and not (flags | caller.flags) & FOLL.LONGTERM
+
+
 def call_api(k: Kernel, api: str, mm: MM, start: int, nr_pages: int, flags: FOLL, pages: list[Folio],
              retry_hook: gup.RetryHook | None) -> int:
     """Dispatch to a GUP entry point by its kernel name."""

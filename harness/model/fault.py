@@ -146,9 +146,10 @@ def wp_can_reuse_anon_folio(k: Kernel, folio: Folio) -> bool:
     if k.has("anon_exclusive") and folio.anon_exclusive:
         return True
     if k.has("wp_reuse_refcount"):
-        # 09854ba94c6a: reuse only if we hold the only reference. The kernel drains the
-        # local LRU batch first so its reference does not count (simplified: this folio's).
-        if folio.in_lru_batch:
+        # 09854ba94c6a: reuse only if we hold the only reference. Since d4c470970d45 (v5.18)
+        # a page not on the LRU makes the kernel drain the local LRU batch first, so the
+        # batch's reference does not count (simplified: this folio's); before, it forces a copy.
+        if folio.in_lru_batch and k.has("wp_drain_local_lru"):
             folio.in_lru_batch = False
             folio.lru = True
             k.mem.put(folio)

@@ -3,7 +3,8 @@ behaviour that changed upstream is selected by the profile's switches (kernels.p
 
 A returned page list holds Folio objects (order-0 folios: page == folio).
 Simplifications: no PMD/PUD levels, hugetlb, FS-DAX, device-coherent or P2PDMA memory; no
-fatal signals; the mmap lock is never dropped (so FOLL_UNLOCKABLE/locked are not modelled).
+fatal signals. The mmap lock is dropped only notionally: the retry hook stands for the point
+where a FOLL_UNLOCKABLE call lets other threads in (callers.may_drop_mmap_lock says which may).
 """
 
 from __future__ import annotations
@@ -511,27 +512,50 @@ def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: l
 
 def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: list[Folio],
                            gup_flags: FOLL, retry_hook: RetryHook | None) -> int:
-    """v5.2..v5.12 check_and_migrate_cma_pages(): migrate CMA pages once; pages that cannot
-    be isolated or migrated stay pinned ("do get_user_pages without migration")."""
-    nr = __get_user_pages_locked(k, mm, start, nr_pages, pages, gup_flags, retry_hook)
-    if nr <= 0:
-        return nr
-    movable: list[Folio] = []
-    drain_allow = True
-    for folio in dict.fromkeys(pages):
-        if folio_is_longterm_pinnable(k, folio):
-            continue
-        if not folio.lru and drain_allow:
-            k.mem.lru_add_drain_all()
-            drain_allow = False
-        if k.mem.isolate_lru(folio):
-            movable.append(folio)
-    if not movable:
-        return nr
-    _drop_all(k, pages, gup_flags)
-    migrate_pages(k, movable)
-    del pages[:]
-    return __get_user_pages_locked(k, mm, start, nr_pages, pages, gup_flags)
+    """v5.2..v5.12 check_and_migrate_cma_pages(): while every isolated CMA page migrates, drop
+    all references, re-GUP the range and check again ("check_again"); once a migration fails,
+    put the rest back and GUP once more without migrating (those pages stay pinned in CMA).
+    Pages that cannot be isolated stay pinned. Migration targets come from new_non_cma_page()
+    (never CMA or ZONE_MOVABLE; the model's migrate_pages() always allocates normal memory).
+    Simplified: the whole call runs under memalloc_nocma_save(), which v5.7..v5.9 restored
+    before the check (a re-GUP fault there could allocate from CMA again)."""
+    previous = k.memalloc_pin
+    k.memalloc_pin = True
+    try:
+        nr = __get_user_pages_locked(k, mm, start, nr_pages, pages, gup_flags, retry_hook)
+        if nr <= 0:
+            return nr
+        migrate_allow = True
+        rounds = 0
+        while True:
+            rounds += 1
+            if k.budget.limit is not None and rounds > k.budget.limit:
+                raise Livelock("check_and_migrate_cma_pages", rounds, "CMA pages keep coming back",
+                               k.trace.events[-6:], k.describe_folios())
+            movable: list[Folio] = []
+            drain_allow = True
+            for folio in dict.fromkeys(pages):
+                if folio_is_longterm_pinnable(k, folio):
+                    continue
+                if not folio.lru and drain_allow:
+                    k.trace("drain", "lru_add_drain_all()")
+                    k.mem.lru_add_drain_all()
+                    drain_allow = False
+                if k.mem.isolate_lru(folio):
+                    k.trace("isolate", f"pfn {folio.pfn} isolated from the LRU")
+                    movable.append(folio)
+            if not movable:
+                return nr
+            k.trace("unpin", f"dropping all {len(pages)} references")
+            _drop_all(k, pages, gup_flags)
+            if migrate_pages(k, movable):
+                migrate_allow = False  # "Do get_user_pages without migration"
+            del pages[:]
+            nr = __get_user_pages_locked(k, mm, start, nr, pages, gup_flags)
+            if nr <= 0 or not migrate_allow:
+                return nr
+    finally:
+        k.memalloc_pin = previous
 
 
 # -- GUP-fast ---------------------------------------------------------------------------------
@@ -577,7 +601,8 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
 def is_valid_gup_args(k: Kernel, gup_flags: FOLL, to_set: FOLL) -> FOLL | None:
     """Refuse flag mixes a caller must not pass; return the effective flags, or None."""
     # v6.3+ is_valid_gup_args(); older kernels refused the same mixes with WARN + -EINVAL
-    # in each entry point (simplified: one rule set for every profile).
+    # in each entry point (simplified: one rule set for every profile). FOLL_LONGTERM without
+    # FOLL_PIN: is_valid_gup_flags() in get_user_pages{,_remote,_fast}() since 447f3e45c18a (v5.10).
     if gup_flags & INTERNAL_GUP_FLAGS:
         return None
     gup_flags |= to_set
@@ -609,7 +634,10 @@ def gup_fast_fallback(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: F
                       retry_hook: RetryHook | None = None) -> int:
     """get_user_pages_fast()/pin_user_pages_fast(): fast prefix, then the slow path for the rest."""
     if gup_flags & FOLL.PIN:
-        mm.has_pinned = True  # MMF_HAS_PINNED: set before the lockless walk too, not only by the slow path
+        # 008cfe4418b3 (v5.9): internal_get_user_pages_fast() sets mm->has_pinned before the
+        # lockless walk (today mm_set_has_pinned_flag() in gup_fast_fallback()), so a pin that
+        # GUP-fast completes alone still makes fork copy the page
+        mm.has_pinned = True
     nr_pinned = gup_fast(k, mm, start, nr_pages, gup_flags, pages)
     if nr_pinned == nr_pages:
         return nr_pinned
@@ -622,10 +650,24 @@ def gup_fast_fallback(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: F
     return ret + nr_pinned
 
 
+def fast_flags_allowed(k: Kernel) -> FOLL:
+    """The flags internal_get_user_pages_fast()/gup_fast_fallback() accept; any other is a
+    WARN and -EINVAL. 73b0140bf0fe (v5.2): FOLL_WRITE|FOLL_LONGTERM; f4000fdf435b (v5.6):
+    FOLL_FORCE; eddb1c228f79 (v5.6): the API's own FOLL_PIN/FOLL_GET; 55b8fe703bc5 (v5.16):
+    FOLL_NOFAULT. Before v5.2 the call took a write bool (the runner reports anything else as
+    not applicable)."""
+    allowed = FOLL.WRITE | FOLL.LONGTERM | FOLL.PIN | FOLL.GET
+    if k.has("gup_fast_force"):
+        allowed |= FOLL.FORCE
+    if k.has("foll_nofault"):
+        allowed |= FOLL.NOFAULT
+    return allowed
+
+
 def get_user_pages_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, pages: list[Folio],
                         retry_hook: RetryHook | None = None) -> int:
     flags = is_valid_gup_args(k, gup_flags, FOLL.GET)
-    if flags is None:
+    if flags is None or flags & ~fast_flags_allowed(k):
         return EINVAL
     return gup_fast_fallback(k, mm, start, nr_pages, flags, pages, retry_hook)
 
@@ -633,7 +675,7 @@ def get_user_pages_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags:
 def pin_user_pages_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, pages: list[Folio],
                         retry_hook: RetryHook | None = None) -> int:
     flags = is_valid_gup_args(k, gup_flags, FOLL.PIN)
-    if flags is None:
+    if flags is None or flags & ~fast_flags_allowed(k):
         return EINVAL
     return gup_fast_fallback(k, mm, start, nr_pages, flags, pages, retry_hook)
 

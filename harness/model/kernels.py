@@ -32,40 +32,57 @@ SWITCHES: dict[str, Switch] = {
                "so the count could wrap all the way to zero and free a page still referenced"),
         Switch("foll_longterm", "932f4a630a69", "v5.2",
                "FOLL_LONGTERM exists (before: no long-term pin flag)"),
-        Switch("foll_pin", "eddb1c228f79", "v5.7",
-               "FOLL_PIN and pin_user_pages*(): a pin adds GUP_PIN_COUNTING_BIAS (1024) to a small folio"),
+        Switch("gup_fast_flags", "73b0140bf0fe", "v5.2",
+               "get_user_pages_fast() takes FOLL flags instead of a write bool; any flag outside its mask "
+               "(FOLL_WRITE|FOLL_LONGTERM, later more) is refused with -EINVAL (before: only 'write' can be said)"),
+        Switch("gup_fast_force", "f4000fdf435b", "v5.6",
+               "FOLL_FORCE joins the *_fast() flag mask (before: -EINVAL)"),
+        Switch("foll_pin", "3faa52c03f44", "v5.7",
+               "FOLL_PIN and pin_user_pages*() (API from eddb1c228f79, v5.6); a pin adds "
+               "GUP_PIN_COUNTING_BIAS (1024) to a small folio (3faa52c03f44)"),
         Switch("gup_cow_break", "17839856fd58", "v5.8",
                "GUP in a COW mapping is treated as a write: COW is broken before a reference is taken"),
         Switch("wp_reuse_refcount", "09854ba94c6a", "v5.9",
                "do_wp_page reuses an anon page only if its refcount is 1 (a pinned page is copied away from); "
-               "the forced COW break of 17839856fd58 is reverted"),
+               "the forced COW break of 17839856fd58 is removed by a308c71bf1e6"),
         Switch("fork_copy_pinned", "70e806e4e645", "v5.9",
-               "fork copies a maybe-DMA-pinned anon page in a COW mapping for the child instead of sharing it"),
+               "fork copies a maybe-DMA-pinned page in a COW mapping for the child instead of sharing it, "
+               "once the mm has pinned (mm->has_pinned, 008cfe4418b3: set by slow GUP and GUP-fast alike)"),
+        Switch("longterm_requires_pin", "447f3e45c18a", "v5.10",
+               "FOLL_LONGTERM requires FOLL_PIN: get_user_pages*() with FOLL_LONGTERM get -EINVAL"),
         Switch("longterm_migrate_movable", "d1e153fea2a8", "v5.13",
                "FOLL_LONGTERM migrates ZONE_MOVABLE (not only CMA) pages out before pinning; zero page exempt "
                "(9afaf30f7a1a)"),
+        Switch("madv_populate", "4ca9b3859dac", "v5.14",
+               "MADV_POPULATE_READ/WRITE exist (before: madvise() refuses them)"),
+        Switch("foll_nofault", "55b8fe703bc5", "v5.16",
+               "FOLL_NOFAULT exists (and joins the *_fast() flag mask)"),
+        Switch("wp_drain_local_lru", "d4c470970d45", "v5.18",
+               "do_wp_page drains the local LRU batch before its refcount test, so a fresh page's batch "
+               "reference does not force a copy (before: the batch reference counts)"),
         Switch("pinnable_pageblock_cma", "1c563432588d", "v5.19-rc1",
                "is_pinnable_page tests the pageblock migratetype: CMA or ISOLATE pageblocks are unpinnable"),
         Switch("zero_page_unpinnable", "1c563432588d", "v5.19-rc1",
                "BUG: the zero-page test slipped inside the negation of is_pinnable_page: the zero page is "
                "unpinnable and FOLL_LONGTERM loops forever on it (fixed by 034e5afad921; again in f25cbb7a95a2, "
                "fixed by fcab34b433e2)"),
-        Switch("anon_exclusive", "6c287605fd56", "v5.19",
+        Switch("anon_exclusive", "6c287605fd56", "v5.19-rc1",
                "PG_anon_exclusive: a R/O FOLL_PIN of a non-exclusive anon page unshares it first "
                "(c89357e27f20, a7f226604170); pinned anon pages stay exclusive and fork copies them"),
         Switch("force_write_exclusive_anon", "5535be309971", "v6.0",
                "FOLL_COW removed: a forced write through a read-only PTE only in a private, VM_MAYWRITE, !VM_WRITE "
                "mapping and only on an exclusive anon page"),
-        Switch("longterm_eagain", "61c63c2076d9", "v6.1",
+        Switch("longterm_eagain", "24a95998e9ba", "v6.1",
                "check_and_migrate_movable_pages returns 0 (keep the pins) or -EAGAIN ('all pins dropped, re-pin "
                "the range'); split into collect/migrate by 67e139b02d99"),
-        Switch("longterm_requires_pin", "f6d299ec39d8", "v6.1",
-               "FOLL_LONGTERM requires FOLL_PIN: FOLL_GET|FOLL_LONGTERM is refused"),
         Switch("valid_gup_args", "d64e2dbc33a1", "v6.3",
                "is_valid_gup_args(): refused flag mixes make the pin_user_pages*() slow APIs return 0 "
                "(before: -EINVAL)"),
         Switch("unshare_ro_longterm_cow", "84209e87c696", "v6.2",
                "R/O FOLL_LONGTERM pins in COW mappings unshare non-anon pages too (zero page, page cache)"),
+        Switch("odirect_pins", "b7c96963925f", "v6.5",
+               "direct I/O pins user pages (bio_iov_iter_get_pages() uses iov_iter_extract_pages(): FOLL_PIN); "
+               "before it took FOLL_GET references, which the model's odirect callers do not represent"),
         Switch("zero_page_pin_uncounted", "c8070b787519", "v6.5",
                "pinning the zero page leaves its refcount alone; unpinning it is a no-op (before, every pin "
                "added 1024 to the one shared page: about 2 million pins overflowed it)"),
@@ -95,32 +112,46 @@ class Step:
 TIMELINE: tuple[Step, ...] = (
     Step("v4.8", note="before the Dirty COW fix: a forced write retries as a read after breaking COW"),
     Step("v4.9", on=("foll_cow",), note="19be0eaffa3a: FOLL_COW"),
-    Step("v5.7", on=("gup_refcount_overflow_guard", "foll_longterm", "foll_pin"),
-         note="8fde12ca79af (v5.1) refcount overflow guards; FOLL_LONGTERM (v5.2) migrates CMA pages once; "
-              "FOLL_PIN and pin_user_pages*()"),
+    Step("v4.14", note="long-term stable base: same switches as v4.9"),
+    Step("v4.19", note="long-term stable base: same switches as v4.9"),
+    Step("v5.4", on=("gup_refcount_overflow_guard", "foll_longterm", "gup_fast_flags"),
+         note="long-term stable base; 8fde12ca79af (v5.1) refcount overflow guards; 932f4a630a69 (v5.2) "
+              "FOLL_LONGTERM, CMA pages migrated out; 73b0140bf0fe (v5.2) get_user_pages_fast() takes FOLL flags"),
+    Step("v5.7", on=("foll_pin", "gup_fast_force"),
+         note="eddb1c228f79 (v5.6) / 3faa52c03f44: FOLL_PIN and pin_user_pages*(); f4000fdf435b (v5.6) "
+              "FOLL_FORCE for *_fast()"),
     Step("v5.8", on=("gup_cow_break",), note="17839856fd58: every GUP in a COW mapping breaks COW first"),
     Step("v5.9", on=("wp_reuse_refcount", "fork_copy_pinned"), off=("gup_cow_break",),
-         note="09854ba94c6a: COW reuse by refcount replaces the forced break; 70e806e4e645: fork copies pinned pages",
-         commits={"gup_cow_break": "09854ba94c6a"}),
+         note="09854ba94c6a: COW reuse by refcount; a308c71bf1e6 removes the forced break; "
+              "70e806e4e645 + 008cfe4418b3: fork copies pinned pages of an mm that has pinned",
+         commits={"gup_cow_break": "a308c71bf1e6"}),
+    Step("v5.10", on=("longterm_requires_pin",),
+         note="long-term stable base; 447f3e45c18a: get_user_pages*() refuse FOLL_LONGTERM"),
     Step("v5.13", on=("longterm_migrate_movable",),
          note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0"),
-    Step("v5.18", note="the last release before the seed bug (same switches as v5.13)"),
-    Step("v5.19-rc1", on=("pinnable_pageblock_cma", "zero_page_unpinnable"),
-         note="1c563432588d: FOLL_LONGTERM on the zero page livelocks"),
-    Step("v5.19", on=("anon_exclusive",), off=("zero_page_unpinnable",),
-         note="034e5afad921 re-allows pinning of zero pfns; PG_anon_exclusive",
+    Step("v5.15", on=("madv_populate",),
+         note="long-term stable base; 4ca9b3859dac (v5.14) MADV_POPULATE_READ/WRITE"),
+    Step("v5.18", on=("foll_nofault", "wp_drain_local_lru"),
+         note="the last release before the seed bug; 55b8fe703bc5 (v5.16) FOLL_NOFAULT; d4c470970d45 "
+              "do_wp_page drains the local LRU batch"),
+    Step("v5.19-rc1", on=("pinnable_pageblock_cma", "zero_page_unpinnable", "anon_exclusive"),
+         note="1c563432588d: FOLL_LONGTERM on the zero page livelocks; 6c287605fd56: PG_anon_exclusive"),
+    Step("v5.19", off=("zero_page_unpinnable",),
+         note="034e5afad921 re-allows pinning of zero pfns",
          commits={"zero_page_unpinnable": "034e5afad921"}),
     Step("v6.0-rc1", on=("zero_page_unpinnable", "force_write_exclusive_anon"), off=("foll_cow",),
          note="f25cbb7a95a2 makes the zero page unpinnable again; 5535be309971 removes FOLL_COW",
          commits={"zero_page_unpinnable": "f25cbb7a95a2", "foll_cow": "5535be309971"}),
     Step("v6.0", off=("zero_page_unpinnable",), note="fcab34b433e2 re-allows pinning of zero pfns (again)",
          commits={"zero_page_unpinnable": "fcab34b433e2"}),
-    Step("v6.1", on=("longterm_eagain", "longterm_requires_pin"),
-         note="61c63c2076d9/67e139b02d99: the -EAGAIN contract; FOLL_LONGTERM requires FOLL_PIN"),
+    Step("v6.1", on=("longterm_eagain",),
+         note="24a95998e9ba/67e139b02d99: the -EAGAIN contract"),
     Step("v6.2", on=("unshare_ro_longterm_cow",), note="84209e87c696: reliable R/O long-term pins in COW mappings"),
-    Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback"),
+    Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback", "odirect_pins"),
          note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
-              "8ac268436e6d no long-term writable pins of writeback files"),
+              "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
+    Step("v6.6", note="long-term stable base: same switches as v6.5"),
+    Step("v6.12", note="long-term stable base: same switches as v6.5"),
     Step("v6.16", note="517f496e1e61: the collector counts every unpinnable folio again (as the model always "
                        "has); a folio that can never be isolated keeps -EAGAIN looping, by design. The model has "
                        "no such folio source, so no switch changes here"),

@@ -9,7 +9,7 @@ from .budget import Livelock
 from .fault import VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, VM, Errno
 from .kernel import Kernel
-from .memory import File
+from .memory import File, Folio
 from .mm import MM, Vma, is_cow_mapping, prot_to_vm
 
 EFAULT, EINVAL, ENOMEM = -Errno.EFAULT, -Errno.EINVAL, -Errno.ENOMEM
@@ -218,13 +218,14 @@ def _copy_present_pte(k: Kernel, parent: MM, child: MM, vma: Vma, addr: int) -> 
         child.ptes[addr] = Pte(pte.pfn, folio, write=pte.write, dirty=pte.dirty, special=pte.special)
         return
     cow = is_cow_mapping(vma.flags)
-    if folio.anon and cow and _needs_copy_for_child(k, parent, folio):
+    if cow and _needs_copy_for_child(k, parent, folio):
         new = k.alloc(vma)
         new.anon = True
         new.anon_exclusive = True
         new.data = folio.data
         k.set_pte(child, addr, new, write=bool(vma.flags & VM.WRITE), dirty=True, new_ref=False)
-        k.trace("fork", f"page {addr}: pinned anon pfn {folio.pfn} copied for the child (pfn {new.pfn})")
+        what = "anon" if folio.anon else "page cache"
+        k.trace("fork", f"page {addr}: pinned {what} pfn {folio.pfn} copied for the child (pfn {new.pfn})")
         return
     if cow:
         pte.write = False  # both sides write-protected: the next write breaks COW
@@ -233,13 +234,19 @@ def _copy_present_pte(k: Kernel, parent: MM, child: MM, vma: Vma, addr: int) -> 
     k.set_pte(child, addr, folio, write=pte.write, dirty=pte.dirty, new_ref=True)
 
 
-def _needs_copy_for_child(k: Kernel, parent: MM, folio) -> bool:  # type: ignore[no-untyped-def]
+def _needs_copy_for_child(k: Kernel, parent: MM, folio: Folio) -> bool:
+    """Must fork give the child its own copy of this page of a COW mapping?
+
+    page_needs_cow_for_dma() in every era that has it: the parent mm has pinned at some time
+    (mm->has_pinned, 008cfe4418b3; later the MMF_HAS_PINNED bit) and the page may be
+    DMA-pinned."""
     if k.has("anon_exclusive"):
-        # page_try_dup_anon_rmap(): an exclusive anon page that may be pinned cannot be shared;
-        # "may be pinned" is page_needs_cow_for_dma(), which also asks for MMF_HAS_PINNED
-        return folio.anon_exclusive and parent.has_pinned and folio.maybe_dma_pinned()
+        # 6c287605fd56 (v5.19-rc1): page_try_dup_anon_rmap() refuses to share an exclusive
+        # anon page that page_needs_cow_for_dma(); non-anon pages are always shared
+        return folio.anon and folio.anon_exclusive and parent.has_pinned and folio.maybe_dma_pinned()
     if k.has("fork_copy_pinned"):
-        # page_needs_cow_for_dma(): only once the mm has ever pinned (MMF_HAS_PINNED)
+        # 70e806e4e645 (v5.9): copy_present_page() copies any page vm_normal_page() finds,
+        # page cache included (the !PageAnon test came only in stable backports)
         return parent.has_pinned and folio.maybe_dma_pinned()
     return False
 
