@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
+from harness.model.gup import fast_flags_allowed
 from harness.model.kernels import Profile
 from harness.run import Run, describe_op
 from harness.scenario import Gup
@@ -13,8 +14,11 @@ from .registry import prop
 def refused_flag_mix(profile: Profile, api: str, passed: FOLL) -> bool:
     """The mixes is_valid_gup_args() (v6.3; the entry points' own checks before) refuses:
     internal flags from a caller (FOLL_PIN included), FOLL_GET with FOLL_PIN or with a
-    pin_user_pages*() API, and FOLL_LONGTERM without FOLL_PIN since f6d299ec39d8 (v6.1)."""
+    pin_user_pages*() API, FOLL_LONGTERM without FOLL_PIN (get_user_pages*() since
+    447f3e45c18a, v5.10), and for the *_fast() APIs any flag outside their mask."""
     is_pin = api.startswith("pin_")
+    if api.endswith("_fast") and passed & ~fast_flags_allowed(profile):
+        return True  # outside the *_fast() flag mask (73b0140bf0fe, grown since)
     if passed & INTERNAL_GUP_FLAGS or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN):
         return True
     if is_pin and passed & FOLL.GET:

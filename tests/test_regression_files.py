@@ -223,7 +223,7 @@ def test_not_applicable_is_skipped_with_its_reason(pytester: pytest.Pytester) ->
     pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "-o", "gup_kernels=v4.9 mainline", "regressions")
     result.assert_outcomes(passed=1, skipped=1)
-    assert "not applicable on v4.9: pin_user_pages does not exist before v5.7" in result.stdout.str()
+    assert "not applicable on v4.9: pin_user_pages does not exist before" in result.stdout.str()
 
 
 def test_corpus_directories_are_an_ini_option(pytester: pytest.Pytester) -> None:

@@ -16,6 +16,7 @@ from .bug import KernelBug
 from .fault import VM_FAULT, VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, FOLL, INTERNAL_GUP_FLAGS, VM, Errno, errno_name, foll_names
 from .kernel import Kernel
+from .kernels import Profile
 from .memory import GUP_PIN_COUNTING_BIAS, Folio
 from .mm import MM, Pte, Vma, is_cow_mapping
 
@@ -650,7 +651,7 @@ def gup_fast_fallback(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: F
     return ret + nr_pinned
 
 
-def fast_flags_allowed(k: Kernel) -> FOLL:
+def fast_flags_allowed(k: Kernel | Profile) -> FOLL:
     """The flags internal_get_user_pages_fast()/gup_fast_fallback() accept; any other is a
     WARN and -EINVAL. 73b0140bf0fe (v5.2): FOLL_WRITE|FOLL_LONGTERM; f4000fdf435b (v5.6):
     FOLL_FORCE; eddb1c228f79 (v5.6): the API's own FOLL_PIN/FOLL_GET; 55b8fe703bc5 (v5.16):
