@@ -34,6 +34,8 @@ class Kernel:
     memalloc_pin: bool = False
     #: WARN_ON(_ONCE) splats the run reached, in order
     warnings: list[Warn] = attrs.field(factory=list)
+    #: (mm, addr) of folios a racing compaction/migration isolates at the next long-term check
+    racing_isolations: list[tuple[MM, int]] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
