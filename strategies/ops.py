@@ -25,8 +25,9 @@ RARE_FLAGS = ("FOLL_GET", "FOLL_PIN", "FOLL_NOFAULT", "FOLL_ANON")
 
 #: operation kinds, simplest (and most useful) first; a kind may repeat to weigh it
 KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release", "dma_write", "cpu_read",
-         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read")
-RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
+         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read", "batch_ref")
+#: isolate: a racing migration holds the page's folio off the LRU during the long-term check
+RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap", "isolate")
 RACE_COUNT = st.integers(1, 2)
 
 BOOL = st.booleans()
@@ -116,6 +117,8 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
             ops.append(sc.CpuWrite(page, process))
         elif kind == "mprotect":
             ops.append(sc.Mprotect(page, 1, draw(PROT), process))
+        elif kind == "isolate":
+            ops.append(sc.Isolate(page, process))
         else:
             ops.append(sc.Munmap(page, 1, process))
     return tuple(ops)
@@ -172,6 +175,8 @@ def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_API
             op = sc.CpuWrite(target_page(draw, layout, touched), process)
         elif kind == "cpu_read":
             op = sc.CpuRead(target_page(draw, layout, touched), process)
+        elif kind == "batch_ref":
+            op = sc.BatchRef(target_page(draw, layout, touched), process)
         elif kind == "fork":
             op = sc.Fork(process)
             processes += 1

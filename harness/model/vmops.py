@@ -5,9 +5,9 @@ and mm/memory.c's copy_present_pte, in outline)."""
 from __future__ import annotations
 
 from ..scenario import Vma as VmaSpec
+from .driver import Driver
 from .fault import VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, VM, Errno
-from .driver import Driver
 from .kernel import Kernel
 from .memory import File
 from .mm import MM, Vma, is_cow_mapping, prot_to_vm
