@@ -494,7 +494,7 @@ def end_racing_isolations(k: Kernel, taken: list[Folio]) -> None:
     for folio in taken:
         folio.racing_isolation = False
         k.mem.putback_lru(folio)
-        k.trace("race", f"pfn {folio.pfn} put back on the LRU by the racing compaction")
+        k.trace("race", f"pfn {folio.pfn} put back on the LRU by the racing migration")
 
 
 def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: list[Folio] | None,
