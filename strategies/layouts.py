@@ -19,7 +19,7 @@ PROT_READONLY = st.sampled_from(("r", "r", "rw", "none"))
 #: weighted by repetition (an index into a list shrinks to its first entry): private
 #: anonymous memory, what most GUP users pin, comes up most often
 SHARE = st.sampled_from(("private", "private", "shared"))
-BACKING = st.sampled_from(("anon", "anon", "anon", "shmem", "file", "file", "pfnmap", "mixedmap"))
+BACKING = st.sampled_from(("anon", "anon", "anon", "shmem", "file", "file", "pfnmap"))
 #: a mixedmap driver's pages: all its own (struct page), all without a struct page, or page by page
 DRIVER_FILL = st.sampled_from((0, 0, 1, 2))
 DRIVER_KIND = st.sampled_from(sc.DRIVER_CHARS)
@@ -56,7 +56,7 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
     elif swarm.readonly and draw(st.booleans()):
         share, backing = "private", "file"  # a read-only private file mapping (an executable, /etc/passwd)
     elif swarm.driver and draw(st.booleans()):
-        backing = "mixedmap"
+        backing = "mixedmap"  # only with the driver leaning: most searches need anon and page cache
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
     driver = ""
