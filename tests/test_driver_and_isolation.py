@@ -18,7 +18,7 @@ from harness.oracle.execute import NotDrivable, check_layout
 from harness.run import run_scenario
 from properties import check_all
 from strategies import for_profile, scenarios
-from strategies.drivable import drivable_scenarios
+from strategies.drivable import drivable_scenarios, not_drivable
 
 V, G = sc.Vma, sc.Gup
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,9 +164,13 @@ def test_the_revert_is_recorded_with_its_own_commit() -> None:
 
 # -- drivability and generation -----------------------------------------------------------------
 
-def test_driver_mappings_are_not_drivable_on_the_live_kernel() -> None:
+def test_driver_mappings_and_batch_references_are_not_drivable_on_the_live_kernel() -> None:
     with pytest.raises(NotDrivable, match="mixedmap"):
         check_layout(sc.Scenario((mixed(1),), ()))
+    assert "mixedmap" in (not_drivable(sc.Scenario((mixed(1),), (G("vmsplice", 0, 1),))) or "")
+    assert "batch_ref" in (not_drivable(sc.Scenario((V(0, 1),), (sc.BatchRef(0), G("vmsplice", 0, 1)))) or "")
+    assert "interleave" in (not_drivable(sc.Scenario((V(0, 1),), (G("vmsplice", 0, 1, interleave=(sc.Isolate(0),)),)))
+                            or "")
 
 
 @settings(max_examples=60, derandomize=True, database=None, deadline=None,
