@@ -55,7 +55,7 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
         share, backing = "private", "anon"
     elif swarm.readonly and draw(st.booleans()):
         share, backing = "private", "file"  # a read-only private file mapping (an executable, /etc/passwd)
-    elif swarm.driver and draw(st.booleans()):
+    elif swarm.unmovable and draw(st.booleans()):
         backing = "mixedmap"  # only with the driver leaning: most searches need anon and page cache
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
