@@ -69,10 +69,13 @@ class Scope:
         if (vma.prot, vma.share, vma.backing, vma.placement) not in set(
                 itertools.product(self.prots, self.shares, self.backings, self.placements)):
             return False
+        vocabulary = (sc.Gup, sc.CpuRead, sc.CpuWrite, sc.MadvDontneed, sc.Fork, sc.Exit, sc.Release, sc.DmaRead,
+                      sc.DmaWrite)
         for op in scenario.ops:
-            if isinstance(op, (sc.Munmap, sc.Mprotect)):
+            if not isinstance(op, vocabulary):
                 return False
             if isinstance(op, sc.Gup) and (op.api not in self.apis or op.repeat != 1 or op.pages != 1
+                                           or not all(isinstance(inner, sc.MadvDontneed) for inner in op.interleave)
                                            or (op.interleave and not self.races)):
                 return False
         return True

@@ -116,8 +116,10 @@ def _simpler_op(op: sc.Op) -> Iterator[sc.Op]:
 
 def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
     if vma.pages > 1:
-        yield attrs.evolve(vma, pages=1, faulted=vma.faulted[:1])
-        yield attrs.evolve(vma, pages=vma.pages - 1, faulted=vma.faulted[:-1])
+        yield attrs.evolve(vma, pages=1, faulted=vma.faulted[:1], driver=_all_p(vma.driver[:1]))
+        yield attrs.evolve(vma, pages=vma.pages - 1, faulted=vma.faulted[:-1], driver=_all_p(vma.driver[:-1]))
+    if vma.driver:
+        yield attrs.evolve(vma, driver="")
     if vma.faulted:
         yield attrs.evolve(vma, faulted="")
         for simpler in ("-", "r"):
@@ -128,6 +130,11 @@ def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
     for field, value in SIMPLEST_VMA.items():
         if getattr(vma, field) != value:
             yield attrs.evolve(vma, **{field: value})  # type: ignore[arg-type]
+
+
+def _all_p(driver: str) -> str:
+    """A mixedmap driver string with only the driver's own pages is the default, ""."""
+    return "" if not driver.strip("p") else driver
 
 
 def _min_addr(op: sc.Op) -> int | None:

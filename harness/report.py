@@ -25,13 +25,21 @@ KIND_STYLES = {
 
 
 def layout_table(layout: Iterable[sc.Vma], title: str = "layout") -> Table:
+    layout = tuple(layout)
     table = Table(title=title, title_justify="left", show_edge=False)
-    for column in ("pages", "prot", "share", "backing", "faulted", "placement"):
+    columns = ["pages", "prot", "share", "backing", "faulted", "placement"]
+    mixed = any(vma.backing == "mixedmap" for vma in layout)
+    if mixed:
+        columns.append("driver")  # p: the driver's own page, s: special PTE, no struct page
+    for column in columns:
         table.add_column(column)
     for vma in layout:
-        table.add_row(f"{vma.start}-{vma.end - 1}" if vma.pages > 1 else str(vma.start), vma.prot, vma.share,
-                      vma.backing, vma.faulted or "-" * min(vma.pages, 1) + ("" if vma.pages == 1 else " (untouched)"),
-                      vma.placement)
+        row = [f"{vma.start}-{vma.end - 1}" if vma.pages > 1 else str(vma.start), vma.prot, vma.share,
+               vma.backing, vma.faulted or "-" * min(vma.pages, 1) + ("" if vma.pages == 1 else " (untouched)"),
+               vma.placement]
+        if mixed:
+            row.append((vma.driver or "p" * vma.pages) if vma.backing == "mixedmap" else "")
+        table.add_row(*row)
     return table
 
 

@@ -325,6 +325,8 @@ class _Executor:
         elif isinstance(op, sc.MadvDontneed):
             result.result = vmops.madv_dontneed(k, mm, op.start, op.pages)
             self._detach(mm.pid, op.start, op.start + op.pages)
+        elif isinstance(op, sc.BatchRef):
+            batch_ref(k, mm, op.page)
         else:  # pragma: no cover - validate() keeps this out
             raise TypeError(op)
 
@@ -339,14 +341,19 @@ class _Executor:
             result.result = -Errno.ESRCH
             return
         hook = None
-        if op.interleave:
+        racing = [inner for inner in op.interleave if not isinstance(inner, sc.Isolate)]
+        if racing:
             def hook() -> None:
-                for inner_index, inner in enumerate(op.interleave):
+                for inner_index, inner in enumerate(racing):
                     self._execute(index, inner, OpResult(inner_index, inner))
+        # isolations race with the long-term check instead (gup.start_racing_isolations)
+        k.racing_isolations = [(self.k.mms[inner.process], inner.page) for inner in op.interleave
+                               if isinstance(inner, sc.Isolate) and inner.process in self.k.mms]
         kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
         permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
         no_page = _no_struct_page(mm, op.start, op.pages)
         if caller.populate:
+            k.racing_isolations = []
             result.flags = flags
             result.result = populate(k, mm, op.start, op.pages, flags)
             result.range_permitted = permitted and _range_permitted(k, mm, op.start, op.pages, flags)
@@ -355,6 +362,7 @@ class _Executor:
         failures = k.migration_failures
         warnings = len(k.warnings)
         if op.repeat > 1:
+            k.racing_isolations = []  # a repeated call has no interleaved operations
             self._gup_repeated(index, op, result, mm, flags)
             return
         pages: list[Folio] = []
@@ -366,6 +374,7 @@ class _Executor:
             ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
         finally:
             k.trace.depth -= 1
+            k.racing_isolations = []
         result.range_permitted = permitted and self.mm(op.process) is not None and _range_permitted(
             k, mm, op.start, op.pages, flags | kind)
         result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
@@ -581,6 +590,26 @@ def _release(k: Kernel, pages: list[Folio], kind: FOLL, times: list[int] | None 
         sanity_check_pinned_pages(k, list(pages))
     for folio, n in zip(pages, times or [1] * len(pages)):
         gup_put_folio(k, folio, kind, n)
+
+
+def batch_ref(k: Kernel, mm: MM, addr: int) -> None:
+    """Another CPU's folio batch takes a reference to the folio mapped at addr while the LRU
+    flag stays set (the mlock batch, and before 33dfe9204f29 every batch). A folio still in
+    the LRU-add batch it was allocated through reaches its LRU first (that CPU drained it:
+    the op stands for time passing). Folios never on an LRU (zero page, driver pages) are
+    not taken."""
+    pte = mm.ptes.get(addr)
+    folio = pte.folio if pte is not None else None
+    if folio is not None and folio.in_lru_batch:
+        folio.in_lru_batch = False
+        folio.lru = True
+        k.mem.put(folio)
+    if folio is None or not folio.lru or folio.freed:
+        k.trace("batch", f"page {addr}: no folio on an LRU there; no batch takes it")
+        return
+    folio.batch_refs += 1
+    folio.ref_add(1)
+    k.trace("batch", f"another CPU's folio batch holds pfn {folio.pfn} (ref {folio.refcount}), still on the LRU")
 
 
 def _private_at(mm: MM, addr: int) -> bool:

@@ -18,13 +18,20 @@ PROTS = ("rw", "r", "none")
 SHARES = ("private", "shared")
 #: anon: anonymous memory (MAP_SHARED|MAP_ANONYMOUS is shmem inside the kernel);
 #: shmem: a memfd/tmpfs file; file: a file on a writeback filesystem (ext4);
-#: pfnmap: a VM_IO|VM_PFNMAP driver mapping without struct pages.
-BACKINGS = ("anon", "shmem", "file", "pfnmap")
+#: pfnmap: a VM_IO|VM_PFNMAP driver mapping without struct pages;
+#: mixedmap: a VM_MIXEDMAP driver mapping (MAP_SHARED only) whose pages, page by page, are the
+#: driver's own (struct page, never on an LRU) or memory without a struct page (special PTEs).
+BACKINGS = ("anon", "shmem", "file", "pfnmap", "mixedmap")
 #: where a VMA's pages sit: normal memory, ZONE_MOVABLE, a CMA pageblock, or a CMA pageblock
 #: that alloc_contig_range() is isolating right now (migratetype ISOLATE)
 PLACEMENTS = ("normal", "movable", "cma", "isolate")
+#: where a mixedmap driver allocates its pages: alloc_page() or cma_alloc()
+DRIVER_PLACEMENTS = ("normal", "cma")
 #: per-page state before the operations run: untouched, read-faulted, written.
 FAULT_CHARS = "-rw"
+#: per-page kind of a mixedmap VMA: `p` the driver's own page (struct page, vmf_insert_page),
+#: `s` memory without a struct page (vmf_insert_mixed: a special PTE)
+DRIVER_CHARS = "ps"
 
 #: GUP entry points as the kernel exports them.
 KERNEL_APIS = (
@@ -97,6 +104,8 @@ class Vma:
     #: program that fills a buffer and then mprotects it would.
     faulted: str = ""
     placement: str = "normal"
+    #: mixedmap only: one character per page from DRIVER_CHARS; "" means all `p`
+    driver: str = ""
 
     @property
     def end(self) -> int:
@@ -124,6 +133,27 @@ class Gup:
     #: references of identical repetitions arithmetically, so the 2**31 of a refcount overflow
     #: cost microseconds. Only for callers that keep their pages (see HOLDING_APIS).
     repeat: int = 1
+
+
+@attrs.frozen
+class Isolate:
+    """Only inside a Gup's interleave: compaction (or another migration, or another long-term
+    pin's collect step) isolates the folio mapped at `page` from the LRU while the call holds
+    its pins, and puts it back once the call's first long-term check is over. In a call
+    without a long-term check it has nothing to race with and does nothing."""
+
+    page: int
+    process: int = 0
+
+
+@attrs.frozen
+class BatchRef:
+    """Another CPU's folio batch (mlock, activate, rotate) takes a reference to the folio
+    mapped at `page`, which stays on its LRU; lru_add_drain_all() releases it. Nothing
+    happens if no folio on an LRU is mapped there."""
+
+    page: int
+    process: int = 0
 
 
 @attrs.frozen
@@ -193,9 +223,10 @@ class MadvDontneed:
     process: int = 0
 
 
-Op = Union[Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed]
+Op = Union[Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed,
+           Isolate, BatchRef]
 OP_CLASSES: tuple[type, ...] = (
-    Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed,
+    Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed, Isolate, BatchRef,
 )
 #: JSON tag of each operation class.
 OP_NAMES: dict[type, str] = {
@@ -210,6 +241,8 @@ OP_NAMES: dict[type, str] = {
     Munmap: "munmap",
     Mprotect: "mprotect",
     MadvDontneed: "madv_dontneed",
+    Isolate: "isolate",
+    BatchRef: "batch_ref",
 }
 
 
@@ -293,9 +326,24 @@ def _validate_vma(where: str, vma: Vma) -> None:
             raise ScenarioError(f"{where}.faulted", "a PFN map has no struct pages to fault in (its PTEs are set up by the driver)")
         if vma.placement != "normal":
             raise ScenarioError(f"{where}.placement", "a PFN map is device memory, not normal/movable/CMA RAM")
+    if vma.driver and vma.backing != "mixedmap":
+        raise ScenarioError(f"{where}.driver", "only a mixedmap VMA has driver pages")
+    if vma.backing == "mixedmap":
+        if vma.share != "shared":
+            raise ScenarioError(f"{where}.share", "a mixedmap driver mapping is MAP_SHARED in the model (private "
+                                "driver mappings and their COW are not modelled)")
+        _choice(f"{where}.placement", vma.placement, DRIVER_PLACEMENTS)
+        if vma.driver:
+            if len(vma.driver) != vma.pages:
+                raise ScenarioError(f"{where}.driver", f"has {len(vma.driver)} characters for {vma.pages} pages")
+            bad = set(vma.driver) - set(DRIVER_CHARS)
+            if bad:
+                raise ScenarioError(f"{where}.driver", f"unknown driver page kind {sorted(bad)[0]!r} "
+                                    f"(use one of {DRIVER_CHARS!r})")
 
 
-def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int, Gup], released: set[int]) -> int:
+def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int, Gup], released: set[int],
+                 inside: bool = False) -> int:
     process = getattr(op, "process", 0)
     if not 0 <= process < processes:
         raise ScenarioError(f"{where}.process", f"process {process} does not exist at this point (there are {processes})")
@@ -317,10 +365,15 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             if op.interleave:
                 raise ScenarioError(f"{where}.repeat", "a repeated call cannot also have interleaved operations")
         for j, inner in enumerate(op.interleave):
-            if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed)):
-                raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed)")
-            _validate_op(f"{where}.interleave[{j}]", index, inner, processes, gups, released)
+            if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed, Isolate)):
+                raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed, isolate)")
+            _validate_op(f"{where}.interleave[{j}]", index, inner, processes, gups, released, inside=True)
         gups[index] = op
+    elif isinstance(op, Isolate):
+        if not inside:
+            raise ScenarioError(where, "isolate races with a GUP call: it belongs in a gup operation's interleave")
+        if op.page < 0:
+            raise ScenarioError(f"{where}.page", "must be >= 0")
     elif isinstance(op, (Release, DmaRead, DmaWrite)):
         if op.of not in gups:
             raise ScenarioError(f"{where}.of", f"op {op.of} is not an earlier gup operation")
@@ -339,7 +392,7 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
         _within_span(where, op.start, op.pages)
         if isinstance(op, Mprotect):
             _choice(f"{where}.prot", op.prot, PROTS)
-    elif isinstance(op, (CpuRead, CpuWrite)):
+    elif isinstance(op, (CpuRead, CpuWrite, BatchRef)):
         if op.page < 0:
             raise ScenarioError(f"{where}.page", "must be >= 0")
         _within_span(where, op.page, 1)

@@ -43,7 +43,7 @@ def fingerprint(k: Kernel, held: dict[int, list[Folio]], held_meta: dict[int, tu
     for pid in sorted(k.mms):
         mm = k.mms[pid]
         vmas = tuple((v.start, v.end, int(v.flags), v.backing, v.file.name if v.file else "", v.pgoff, v.placement,
-                      v.anon_vma) for v in mm.vmas)
+                      v.anon_vma, v.driver.kinds if v.driver else "") for v in mm.vmas)
         ptes = tuple((addr, names.pfn(pte.folio), pte.write, pte.dirty, pte.special)
                      for addr, pte in sorted(mm.ptes.items()))
         processes.append((pid, mm.exited, mm.has_pinned, vmas, ptes))
@@ -65,9 +65,10 @@ def fingerprint(k: Kernel, held: dict[int, list[Folio]], held_meta: dict[int, tu
             folios.append((name, "freed"))
             continue
         folios.append((name, f.refcount, f.pincount, f.mapcount, f.anon, f.anon_exclusive, f.lru, f.in_lru_batch,
-                       f.dirty, f.zone, f.migratetype, names.token(f.data), f.mapping.name if f.mapping else ""))
+                       f.dirty, f.zone, f.migratetype, names.token(f.data), f.mapping.name if f.mapping else "",
+                       f.driver, f.batch_refs))
     # pages nobody maps or holds any more still matter if something references them
-    stray = sorted((f.refcount, f.anon, f.lru, f.in_lru_batch) for f in k.mem.live()
+    stray = sorted((f.refcount, f.anon, f.lru, f.in_lru_batch, f.driver, f.batch_refs) for f in k.mem.live()
                    if f.pfn not in names.pfns and not f.is_zero)
     zero = k.mem.zero_page
     return (tuple(processes), tuple(pins), tuple(caches), tuple(folios), tuple(stray), zero.refcount,

@@ -15,7 +15,9 @@ def terminates(run: Run) -> str | None:
 
     A GUP call must finish in a bounded number of steps. The seed bug: with the zero page
     unpinnable (1c563432588d), __gup_longterm_locked() pinned it, could not isolate it,
-    unpinned everything and retried, forever."""
+    unpinned everything and retried, forever. A loop that only a fatal signal ends counts as
+    not returning (the seed's was killable too): so does the one upstream keeps by design for
+    a driver's CMA page that can never be isolated (517f496e1e61), which a corpus file records."""
     if run.livelock is None:
         return None
     lock = run.livelock

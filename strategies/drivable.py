@@ -142,9 +142,14 @@ def not_drivable(scenario: sc.Scenario) -> str | None:
     for i, vma in enumerate(scenario.layout):
         if vma.backing == "pfnmap":
             return f"layout[{i}]: pfnmap not drivable on the live kernel (no userspace PFN map)"
+        if vma.backing == "mixedmap":
+            return (f"layout[{i}]: mixedmap not drivable on the live kernel (it needs a driver that maps its own "
+                    "pages with VM_MIXEDMAP)")
         if vma.placement != "normal":
             return f"layout[{i}]: placement {vma.placement!r} not drivable on the live kernel (no CMA/ZONE_MOVABLE here)"
     for i, op in enumerate(scenario.ops):
+        if isinstance(op, sc.BatchRef):
+            return f"op {i}: batch_ref not drivable on the live kernel (no userspace control of other CPUs' folio batches)"
         if not isinstance(op, sc.Gup):
             continue
         if op.api in sc.KERNEL_APIS:

@@ -20,6 +20,11 @@ PROT_READONLY = st.sampled_from(("r", "r", "rw", "none"))
 #: anonymous memory, what most GUP users pin, comes up most often
 SHARE = st.sampled_from(("private", "private", "shared"))
 BACKING = st.sampled_from(("anon", "anon", "anon", "shmem", "file", "file", "pfnmap"))
+#: a mixedmap driver's pages: all its own (struct page), all without a struct page, or page by page
+DRIVER_FILL = st.sampled_from((0, 0, 1, 2))
+DRIVER_KIND = st.sampled_from(sc.DRIVER_CHARS)
+#: normal first (shrinking), CMA twice as likely: a driver's CMA page is what the long-term check meets
+DRIVER_PLACEMENT = st.sampled_from(("normal", "cma", "cma"))
 #: how a VMA's pages were faulted: untouched, all read, all written, or page by page
 FILL = st.integers(0, 3)
 ZERO_FILL = st.sampled_from((1, 1, 0, 2, 3))
@@ -50,16 +55,25 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
         share, backing = "private", "anon"
     elif swarm.readonly and draw(st.booleans()):
         share, backing = "private", "file"  # a read-only private file mapping (an executable, /etc/passwd)
+    elif swarm.unmovable and draw(st.booleans()):
+        backing = "mixedmap"  # only with the driver leaning: most searches need anon and page cache
     if backing == "pfnmap":
         return sc.Vma(start, pages, prot, share, backing)
+    driver = ""
+    if backing == "mixedmap":
+        share = "shared"  # driver mappings are MAP_SHARED in the model
+        kinds = draw(DRIVER_FILL)
+        driver = "" if kinds == 0 else "s" * pages if kinds == 1 else "".join(draw(DRIVER_KIND) for _ in range(pages))
+        if not driver.strip("p"):
+            driver = ""
     # zero-page leaning, or a read-only mapping: pages that were read (the usual state of both)
     fill = draw(ZERO_FILL if swarm.zero_page or swarm.readonly else FILL)
     if fill < 3:
         faulted = "-rw"[fill] * pages
     else:
         faulted = "".join(draw(FAULT) for _ in range(pages))
-    placement = draw(PLACEMENT)
-    return sc.Vma(start, pages, prot, share, backing, "" if not faulted.strip("-") else faulted, placement)
+    placement = draw(DRIVER_PLACEMENT if backing == "mixedmap" else PLACEMENT)
+    return sc.Vma(start, pages, prot, share, backing, "" if not faulted.strip("-") else faulted, placement, driver)
 
 
 @st.composite

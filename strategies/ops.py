@@ -123,13 +123,16 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
     ops: list[sc.Op] = []
     for _ in range(draw(RACE_COUNT)):
         page = start + draw(st.integers(0, pages - 1))
-        kind = RACES[draw(RACE_INDEX)]
+        # with the unmovable leaning, half the races are a migration isolating the page's folio
+        kind = "isolate" if swarm.unmovable and draw(BOOL) else RACES[draw(RACE_INDEX)]
         if kind == "madv_dontneed" or (kind in ("mprotect", "munmap") and not writers):
             ops.append(sc.MadvDontneed(page, 1, process))
         elif kind == "cpu_write":
             ops.append(sc.CpuWrite(page, process))
         elif kind == "mprotect":
             ops.append(sc.Mprotect(page, 1, draw(PROT), process))
+        elif kind == "isolate":
+            ops.append(sc.Isolate(page, process))
         else:
             ops.append(sc.Munmap(page, 1, process))
     return tuple(ops)
@@ -176,6 +179,8 @@ def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_API
     count = draw(st.integers(1, max_ops))
     for index in range(count):
         kind = FORK_KINDS[draw(FORK_KIND_INDEX)] if swarm.fork else KINDS[draw(KIND_INDEX)]
+        if swarm.unmovable and draw(ONE_IN_EIGHT) == 7:
+            kind = "batch_ref"  # another CPU's batch holds a page an earlier call touched
         live = [g for g in gups if g not in released]
         writable = [g for g in live if sc.writes_through(gups[g])]
         process = _process(draw, processes)
@@ -191,6 +196,8 @@ def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_API
             op = sc.CpuWrite(target_page(draw, layout, touched), process)
         elif kind == "cpu_read":
             op = sc.CpuRead(target_page(draw, layout, touched), process)
+        elif kind == "batch_ref":
+            op = sc.BatchRef(target_page(draw, layout, touched), process)
         elif kind == "fork":
             op = sc.Fork(process)
             processes += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-FEATURES = ("readonly", "race", "fork", "force", "zero_page")
+FEATURES = ("readonly", "race", "fork", "force", "zero_page", "unmovable")
 SWARM = st.integers(0, (1 << len(FEATURES)) - 1)
 
 
@@ -24,6 +24,10 @@ class Swarm:
     fork: bool = False  # forks, CPU writes and child processes come up often
     force: bool = False  # FOLL_FORCE|FOLL_WRITE calls come up often
     zero_page: bool = False  # private anonymous, read-faulted pages come up often
+    #: what migration cannot move or isolate: VM_MIXEDMAP driver mappings (driver pages, special
+    #: PTEs, CMA), other CPUs' batch references, racing isolations. Only with this leaning, so
+    #: the other half of the search draws exactly what it would without these mechanisms
+    unmovable: bool = False
 
     @classmethod
     def from_bits(cls, bits: int) -> Swarm:

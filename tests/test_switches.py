@@ -111,6 +111,19 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
     "no_longterm_write_writeback": (sc.Scenario((V(0, 1, share="shared", backing="file", faulted="w"),),
                                                 (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),)),
                                     result()),
+    # a pin of a driver's PTE without a struct page (VM_MIXEDMAP): an unset pages[] entry, or refused
+    "pin_special_pte_refused": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", driver="s"),),
+                                            (G("pin_user_pages", 0, 1),)),
+                                lambda run: (result()(run), [g.live for r in run.results for g in r.grabbed])),
+    "special_pte_eexist": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", driver="s"),),
+                                       (G("get_user_pages", 0, 1),)), result()),
+    # a long-term pin of a driver's CMA page, which is never on an LRU: pinned in CMA, or retried forever
+    "collect_isolated_only": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", placement="cma"),),
+                                          (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),)),
+                              lambda run: (livelocked(run), [g.migratetype for r in run.results for g in r.grabbed])),
+    # another CPU's batch holds a reference to a movable page that stays on the LRU: drained, or -ENOMEM
+    "drain_on_refcount": (sc.Scenario((V(0, 1, faulted="w", placement="movable"),),
+                                      (sc.BatchRef(0), G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)))), result(1)),
 }
 
 

@@ -1,7 +1,8 @@
 """What a folio's reference count should be, from what holds it.
 
 The kernel never checks this; the model can. A folio's refcount is explained by its
-mappings (one per PTE), page-cache membership, the LRU batch, and the GET references and
+mappings (one per PTE), page-cache membership, the LRU batch (and other CPUs' batches), a
+driver's own reference to its pages, a racing isolation, and the GET references and
 PIN pins callers hold (+1 and +GUP_PIN_COUNTING_BIAS on an order-0 folio).
 """
 
@@ -15,7 +16,8 @@ def structural_refs(folio: Folio) -> int:
     if folio.is_zero:
         return 1  # the reserved page's own reference; mapping it takes none (special PTE)
     in_cache = folio.mapping is not None and folio.mapping.pages.get(folio.index) is folio
-    return folio.mapcount + int(in_cache) + int(folio.in_lru_batch)
+    return (folio.mapcount + int(in_cache) + int(folio.in_lru_batch) + int(folio.driver) + folio.batch_refs
+            + int(folio.racing_isolation))
 
 
 def explained_refcount(folio: Folio, gets: int, pins: int, *, zero_pins_counted: bool = True) -> int:

@@ -37,6 +37,8 @@ def handle_mm_fault(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FAULT_FLAG) -
         if pte is None:
             if vma.backing == "pfnmap":
                 return VM_FAULT.SIGBUS
+            if vma.driver is not None:
+                return do_driver_fault(k, mm, vma, addr, write)
             if vma.is_anonymous():
                 return do_anonymous_page(k, mm, vma, addr, write)
             return do_fault(k, mm, vma, addr, write)
@@ -48,6 +50,24 @@ def handle_mm_fault(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FAULT_FLAG) -
         return VM_FAULT.OK
     finally:
         k.trace.depth -= 1
+
+
+def do_driver_fault(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM_FAULT:
+    """A VM_MIXEDMAP driver's vm_ops->fault: vmf_insert_page() of its own page for this
+    offset, or vmf_insert_mixed() of a PFN without a struct page, which is a special PTE on
+    x86 (pte_special), so vm_normal_page() returns NULL for it. The PTE takes vm_page_prot:
+    writable in a shared writable mapping (driver mappings are shared in the model)."""
+    assert vma.driver is not None
+    index = vma.file_index(addr)
+    writable = bool(vma.flags & VM.SHARED) and bool(vma.flags & VM.WRITE)
+    folio = vma.driver.page(k.mem, index)
+    if folio is None:
+        mm.ptes[addr] = Pte(vma.driver.pfn(index), None, write=writable, dirty=write and writable, special=True)
+        k.trace("map", f"page {addr}: driver inserts pfn {vma.driver.pfn(index)} without a struct page (special PTE)")
+        return VM_FAULT.OK
+    k.set_pte(mm, addr, folio, write=writable, dirty=write and writable, new_ref=True)
+    k.trace("map", f"page {addr}: driver inserts its page pfn {folio.pfn} ({folio.migratetype})")
+    return VM_FAULT.OK
 
 
 def do_anonymous_page(k: Kernel, mm: MM, vma: Vma, addr: int, write: bool) -> VM_FAULT:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
+
 from .budget import Livelock
 from .bug import KernelBug
 from .fault import VM_FAULT, VM_FAULT_ERROR, handle_mm_fault
@@ -22,6 +24,18 @@ from .mm import MM, Pte, Vma, is_cow_mapping
 
 EFAULT, ENOMEM, EINVAL, EAGAIN, EEXIST, EMLINK = (
     -Errno.EFAULT, -Errno.ENOMEM, -Errno.EINVAL, -Errno.EAGAIN, -Errno.EEXIST, -Errno.EMLINK)
+
+@attrs.define(eq=False)
+class NotAPage(Folio):
+    """What a pages[] entry holds when __get_user_pages skipped it without filling it in:
+    whatever the caller's array held before (v5.7..v5.17 FOLL_PIN on a special PTE, fixed by
+    7196040e19ad). It is no page: it has no reference, and unpinning it leaves memory alone
+    in the model (in the kernel it would corrupt whatever the stale pointer points to)."""
+
+    pfn: int = -1
+    refcount: int = 0
+    freed: bool = True
+
 
 #: A hook the runner installs to run scenario operations at GUP's retry point (after a
 #: successful fault, before the page is looked up again): how a race becomes a scenario.
@@ -167,6 +181,9 @@ def try_grab_folio_fast(k: Kernel, folio: Folio, flags: FOLL) -> bool:
 
 def gup_put_folio(k: Kernel, folio: Folio, flags: FOLL, times: int = 1) -> None:
     """Undo try_grab_folio(), `times` times at once (gup_put_folio(folio, refs, flags))."""
+    if isinstance(folio, NotAPage):
+        k.trace("unpin", "put/unpin of an entry that is not a page: undefined in the kernel, ignored by the model")
+        return
     refs = times
     if flags & FOLL.PIN:
         if folio.is_zero and k.has("zero_page_pin_uncounted"):
@@ -217,9 +234,9 @@ def follow_page_pte(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FOLL) -> Foli
         k.trace("follow", f"page {addr}: PTE not writable for this write: fault")
         return None
     if folio is None:
-        # A special PTE without a struct page (not the zero page): follow_pfn_pte() says
-        # -EEXIST, which __get_user_pages passes up when it has a pages array (v4.x: -EFAULT).
-        return EEXIST
+        # vm_normal_page() is NULL: a special PTE without a struct page (a PFN map, or a
+        # VM_MIXEDMAP driver's vmf_insert_mixed()); the zero page is handled as a page.
+        return follow_pfn_pte(k, pte, flags)
     if not pte.write and gup_must_unshare(k, vma, flags, folio):
         k.trace("follow", f"page {addr}: R/O pin of {'zero page' if folio.is_zero else f'pfn {folio.pfn}'} must unshare")
         return EMLINK
@@ -231,6 +248,21 @@ def follow_page_pte(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FOLL) -> Foli
     if flags & FOLL.TOUCH and flags & FOLL.WRITE and not folio.is_zero:
         folio.dirty = True
     return folio
+
+
+def follow_pfn_pte(k: Kernel, pte: Pte, flags: FOLL) -> int:
+    """A present PTE with no struct page behind it: there is no page to take a reference on.
+    Since 65462462ffb2 (v5.18) always -EEXIST (__get_user_pages fails it when it has a pages
+    array); before, -EFAULT for FOLL_GET, and since 7196040e19ad (v5.18) for FOLL_PIN too.
+    Before that fix a FOLL_PIN got -EEXIST, which __get_user_pages skipped as done (FOLL_TOUCH
+    only sets the accessed/dirty bits, which the model does not keep for special PTEs)."""
+    if not k.has("special_pte_eexist"):
+        refused = FOLL.GET | (FOLL.PIN if k.has("pin_special_pte_refused") else FOLL(0))
+        if flags & refused:
+            k.trace("follow", f"pfn {pte.pfn} has no struct page: -EFAULT")
+            return EFAULT
+    k.trace("follow", f"pfn {pte.pfn} has no struct page: -EEXIST")
+    return EEXIST
 
 
 def faultin_page(k: Kernel, mm: MM, vma: Vma, addr: int, flags: FOLL, unshare: bool) -> tuple[int, FOLL]:
@@ -306,6 +338,17 @@ def __get_user_pages(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FO
                         if ret:
                             break
                     continue
+                break
+            if page == EEXIST:
+                # "Proper page table entry exists, but no corresponding struct page"
+                ret = 0
+                if pages is not None and k.has("special_pte_eexist"):
+                    ret = EEXIST  # 65462462ffb2: no page to fill in, so fail here
+                elif pages is not None:
+                    # before 65462462ffb2: skipped as done, pages[i] left unset (v5.7..v5.17
+                    # FOLL_PIN; FOLL_GET got -EFAULT from follow_pfn_pte instead)
+                    k.trace("follow", f"page {addr}: skipped and counted; pages[] entry left unset")
+                    pages.append(NotAPage())
                 break
             if isinstance(page, int):
                 ret = page
@@ -402,7 +445,7 @@ def check_and_migrate_movable_pages(k: Kernel, pages: list[Folio], gup_flags: FO
         seen.add(folio.pfn)
         if folio_is_longterm_pinnable(k, folio):
             continue
-        if not folio.lru and drain_allow:
+        if _needs_drain(k, folio) and drain_allow:
             k.trace("drain", "lru_add_drain_all()")
             k.mem.lru_add_drain_all()
             drain_allow = False
@@ -436,7 +479,7 @@ def collect_longterm_unpinnable_folios(k: Kernel, pages: list[Folio]) -> tuple[i
         if folio_is_longterm_pinnable(k, folio):
             continue
         collected += 1
-        if not folio.lru and drain_allow:
+        if _needs_drain(k, folio) and drain_allow:
             k.trace("drain", "lru_add_drain_all()")
             k.mem.lru_add_drain_all()
             drain_allow = False
@@ -460,9 +503,60 @@ def migrate_longterm_unpinnable_folios(k: Kernel, pages: list[Folio], isolated: 
 
 def check_and_migrate_movable_folios(k: Kernel, pages: list[Folio]) -> int:
     collected, isolated = collect_longterm_unpinnable_folios(k, pages)
-    if not collected:
+    if k.has("collect_isolated_only"):
+        # 1aaf8c122918 (v6.14): only what was isolated counts, so an unpinnable folio that is
+        # off the LRU (a driver's page, or one isolated by someone else right now) stays pinned
+        if not isolated:
+            return 0
+    elif not collected:
         return 0
     return migrate_longterm_unpinnable_folios(k, pages, isolated)
+
+
+def folio_expected_ref_count(folio: Folio) -> int:
+    """References mappings and the page cache explain (86ebd50224c0; the model has no
+    swapcache or PG_private): not the caller's own, nor any batch's, nor a driver's."""
+    in_cache = folio.mapping is not None and not folio.anon
+    return folio.mapcount + int(in_cache)
+
+
+def _needs_drain(k: Kernel, folio: Folio) -> bool:
+    """Is an lru_add_drain_all() worth it before isolating this unpinnable folio?"""
+    if k.has("drain_on_refcount"):
+        # 98c6d259319e (v6.17): whenever more references exist than the mappings, the page
+        # cache and our one pin explain (a pin adds 1024 to a small folio, so in practice
+        # always: "some more false positives than before")
+        return folio.refcount != folio_expected_ref_count(folio) + 1
+    # before: only when the folio is off the LRU, which misses batches that hold a reference
+    # while the LRU flag stays set (the mlock batch since 2fbb0c10d1e8)
+    return not folio.lru
+
+
+def start_racing_isolations(k: Kernel) -> list[Folio]:
+    """A racing migration isolates the folios the scenario names, each holding one
+    reference, just before the long-term check looks at them. It drains every LRU batch
+    first, as alloc_contig_range() does (lru_cache_disable()); the zero page and driver
+    pages are never on an LRU and are not taken."""
+    taken = []
+    if k.racing_isolations:
+        k.mem.lru_add_drain_all()
+    for mm, addr in k.racing_isolations:
+        pte = mm.ptes.get(addr)
+        folio = pte.folio if pte is not None else None
+        if folio is not None and not folio.racing_isolation and k.mem.isolate_lru(folio):
+            folio.racing_isolation = True
+            taken.append(folio)
+            k.trace("race", f"pfn {folio.pfn} isolated from the LRU by a racing migration")
+    k.racing_isolations = []
+    return taken
+
+
+def end_racing_isolations(k: Kernel, taken: list[Folio]) -> None:
+    """The racing migration failed (our pins were counted) or gave up: put the folios back."""
+    for folio in taken:
+        folio.racing_isolation = False
+        k.mem.putback_lru(folio)
+        k.trace("race", f"pfn {folio.pfn} put back on the LRU by the racing migration")
 
 
 def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: list[Folio] | None,
@@ -489,8 +583,13 @@ def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: l
             retry_hook = None  # interleaved operations run once per call
             if nr_pinned <= 0:
                 return nr_pinned
+            racing = start_racing_isolations(k)
+            try:
+                rc = (check_and_migrate_movable_folios(k, pages) if k.has("longterm_eagain")
+                      else check_and_migrate_movable_pages(k, pages, gup_flags))
+            finally:
+                end_racing_isolations(k, racing)
             if k.has("longterm_eagain"):
-                rc = check_and_migrate_movable_folios(k, pages)
                 if rc == EAGAIN:
                     k.trace("round", "-EAGAIN: retry the whole range")
                     last_round = k.trace.since(mark)
@@ -499,7 +598,6 @@ def __gup_longterm_locked(k: Kernel, mm: MM, start: int, nr_pages: int, pages: l
                     del pages[:]
                     return rc
                 return nr_pinned
-            rc = check_and_migrate_movable_pages(k, pages, gup_flags)
             if rc == 0:
                 k.trace("round", "check_and_migrate_movable_pages returned 0: retry the whole range")
                 last_round = k.trace.since(mark)
@@ -535,6 +633,8 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
                                k.trace.events[-6:], k.describe_folios())
             movable: list[Folio] = []
             drain_allow = True
+            # a racing migration holds folios off the LRU during the first check only
+            racing = start_racing_isolations(k) if rounds == 1 else []
             for folio in dict.fromkeys(pages):
                 if folio_is_longterm_pinnable(k, folio):
                     continue
@@ -545,6 +645,7 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
                 if k.mem.isolate_lru(folio):
                     k.trace("isolate", f"pfn {folio.pfn} isolated from the LRU")
                     movable.append(folio)
+            end_racing_isolations(k, racing)
             if not movable:
                 return nr
             k.trace("unpin", f"dropping all {len(pages)} references")

@@ -37,6 +37,8 @@ class Kernel:
     #: folios FOLL_LONGTERM could not isolate or migrate out of movable/CMA memory (a statistic
     #: for properties, like the kernel's migration failure counters; no behaviour depends on it)
     migration_failures: int = 0
+    #: (mm, addr) of folios a racing compaction/migration isolates at the next long-term check
+    racing_isolations: list[tuple[MM, int]] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)

@@ -88,6 +88,20 @@ SWITCHES: dict[str, Switch] = {
                "added 1024 to the one shared page: about 2 million pins overflowed it)"),
         Switch("no_longterm_write_writeback", "8ac268436e6d", "v6.5",
                "check_vma_flags refuses FOLL_LONGTERM|FOLL_WRITE on shared mappings of files that need writeback"),
+        Switch("pin_special_pte_refused", "7196040e19ad", "v5.18",
+               "follow_pfn_pte refuses FOLL_PIN on a PTE without a struct page as it does FOLL_GET (before: "
+               "-EEXIST, skipped and counted, the pages[] entry left unset: an invalid page pointer)"),
+        Switch("special_pte_eexist", "65462462ffb2", "v5.18",
+               "a PTE without a struct page fails a get/pin with -EEXIST when there is a pages array "
+               "(before: -EFAULT from follow_pfn_pte)"),
+        Switch("collect_isolated_only", "1aaf8c122918", "v6.14",
+               "only unpinnable folios that could be isolated make the long-term check retry: one off the LRU "
+               "(a driver's page, a folio another migration holds) stays long-term pinned (reverted by "
+               "517f496e1e61)"),
+        Switch("drain_on_refcount", "98c6d259319e", "v6.17",
+               "the long-term check drains the LRU batches when a folio has more references than mappings "
+               "explain, not only when it is off the LRU (a batch reference with the LRU flag set made "
+               "migration fail with -ENOMEM)"),
     )
 }
 
@@ -131,9 +145,10 @@ TIMELINE: tuple[Step, ...] = (
          note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0"),
     Step("v5.15", on=("madv_populate",),
          note="long-term stable base; 4ca9b3859dac (v5.14) MADV_POPULATE_READ/WRITE"),
-    Step("v5.18", on=("foll_nofault", "wp_drain_local_lru"),
+    Step("v5.18", on=("foll_nofault", "wp_drain_local_lru", "pin_special_pte_refused", "special_pte_eexist"),
          note="the last release before the seed bug; 55b8fe703bc5 (v5.16) FOLL_NOFAULT; d4c470970d45 "
-              "do_wp_page drains the local LRU batch"),
+              "do_wp_page drains the local LRU batch; 7196040e19ad/65462462ffb2: a get/pin of a PTE without "
+              "a struct page fails with -EEXIST (FOLL_PIN used to return an unset pages[] entry)"),
     Step("v5.19-rc1", on=("pinnable_pageblock_cma", "zero_page_unpinnable", "anon_exclusive"),
          note="1c563432588d: FOLL_LONGTERM on the zero page livelocks; 6c287605fd56: PG_anon_exclusive"),
     Step("v5.19", off=("zero_page_unpinnable",),
@@ -152,11 +167,14 @@ TIMELINE: tuple[Step, ...] = (
               "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
     Step("v6.6", note="long-term stable base: same switches as v6.5"),
     Step("v6.12", note="long-term stable base: same switches as v6.5"),
-    Step("v6.16", note="517f496e1e61: the collector counts every unpinnable folio again (as the model always "
-                       "has); a folio that can never be isolated keeps -EAGAIN looping, by design. The model has "
-                       "no such folio source, so no switch changes here"),
-    Step("v6.17", note="98c6d259319e: drain when the refcount exceeds what mappings explain, not when off the "
-                       "LRU; in the model both triggers drain the same LRU batch, so no switch changes here"),
+    Step("v6.14", on=("collect_isolated_only",),
+         note="1aaf8c122918: an unpinnable folio that cannot be isolated stays long-term pinned"),
+    Step("v6.16", off=("collect_isolated_only",),
+         note="517f496e1e61 reverts 1aaf8c122918: every unpinnable folio counts again, so a folio that can "
+              "never be isolated (a driver's CMA page) keeps -EAGAIN looping until a fatal signal, by design",
+         commits={"collect_isolated_only": "517f496e1e61"}),
+    Step("v6.17", on=("drain_on_refcount",),
+         note="98c6d259319e: drain when the refcount exceeds what mappings explain, not only when off the LRU"),
     Step("mainline", note="today's rules"),
 )
 

@@ -7,6 +7,11 @@ Simplifications (deliberate):
 - Page contents are one integer (`data`): enough to tell whose write a page holds.
 - A new folio sits in a per-CPU LRU batch (holding one reference) until
   lru_add_drain_all() moves it onto the LRU, as folio_add_lru() does.
+- Other CPUs' folio batches (mlock, activate, rotate) may also hold references to a folio
+  that stays on its LRU (`batch_refs`); lru_add_drain_all() releases them too.
+- A driver page (`driver`) is allocated by a driver (alloc_page() or cma_alloc()) and mapped
+  with vm_insert_page()/vmf_insert_page(): the driver keeps one reference, and it is never
+  put on an LRU, so it can never be isolated for migration.
 """
 
 from __future__ import annotations
@@ -69,6 +74,12 @@ class Folio:
     index: int = 0
     data: int = 0
     freed: bool = False
+    #: allocated and owned by a driver (one reference is the driver's); never on an LRU
+    driver: bool = False
+    #: references held by other CPUs' folio batches while the folio stays on its LRU
+    batch_refs: int = 0
+    #: isolated from the LRU right now by a racing compaction or migration (which holds a reference)
+    racing_isolation: bool = False
 
     def maybe_dma_pinned(self) -> bool:
         """folio_maybe_dma_pinned(): false positives possible, never false negatives.
@@ -91,6 +102,8 @@ class Folio:
             kind = "anon" + (" exclusive" if self.anon_exclusive else "")
         elif self.mapping is not None:
             kind = f"{self.mapping.kind} {self.mapping.name}[{self.index}]"
+        elif self.driver:
+            kind = "driver page"
         else:
             kind = "page"
         where = self.zone if self.migratetype != "CMA" else "CMA"
@@ -105,6 +118,11 @@ PLACEMENT = {
     "movable": ("MOVABLE", "MOVABLE"),
     "cma": ("NORMAL", "CMA"),
     "isolate": ("NORMAL", "ISOLATE"),
+}
+#: where a driver's own pages come from: alloc_page(GFP_KERNEL) (unmovable) or cma_alloc()
+DRIVER_PLACEMENT = {
+    "normal": ("NORMAL", "UNMOVABLE"),
+    "cma": ("NORMAL", "CMA"),
 }
 
 
@@ -133,6 +151,14 @@ class PhysMem:
         self.folios[folio.pfn] = folio
         return folio
 
+    def alloc_driver(self, placement: str = "normal") -> Folio:
+        """A page a driver allocates for itself and keeps one reference to (never on an LRU)."""
+        zone, migratetype = DRIVER_PLACEMENT[placement]
+        folio = Folio(pfn=self.next_pfn, zone=zone, migratetype=migratetype, refcount=1, driver=True)
+        self.next_pfn += 1
+        self.folios[folio.pfn] = folio
+        return folio
+
     def live(self) -> Iterator[Folio]:
         return (f for f in self.folios.values() if not f.freed)
 
@@ -150,13 +176,18 @@ class PhysMem:
             folio.lru = False
 
     def lru_add_drain_all(self) -> int:
-        """Move every batched folio onto the LRU, dropping the batch's reference."""
+        """Move every batched folio onto the LRU, dropping the batch's reference; every other
+        CPU's folio batch is processed too, dropping the references it held."""
         drained = 0
-        for folio in self.live():
+        for folio in list(self.live()):
             if folio.in_lru_batch:
                 folio.in_lru_batch = False
                 folio.lru = True
                 self.put(folio)
+                drained += 1
+            if folio.batch_refs:
+                refs, folio.batch_refs = folio.batch_refs, 0
+                self.put(folio, refs)
                 drained += 1
         return drained
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from .driver import Driver
 from .flags import VM
 from .memory import File, Folio
 
@@ -21,7 +22,7 @@ class Vma:
     start: int
     end: int
     flags: VM
-    #: 'anon', 'shmem', 'file' or 'pfnmap' (what backs the mapping, see harness.scenario)
+    #: 'anon', 'shmem', 'file', 'pfnmap' or 'mixedmap' (what backs the mapping, see harness.scenario)
     backing: str
     file: File | None = None
     #: page index in `file` of `start`
@@ -31,6 +32,8 @@ class Vma:
     #: vma->anon_vma: set by the first anonymous page the VMA gets (anon_vma_prepare());
     #: never cleared by zapping, kept by splits and inherited at fork
     anon_vma: bool = False
+    #: the driver behind a VM_MIXEDMAP mapping (its vm_ops->fault inserts the pages)
+    driver: Driver | None = None
 
     def contains(self, addr: int) -> bool:
         return self.start <= addr < self.end

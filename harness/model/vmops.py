@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..scenario import Vma as VmaSpec
 from .budget import Livelock
+from .driver import Driver
 from .fault import VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, VM, Errno
 from .kernel import Kernel
@@ -27,7 +28,12 @@ def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
         flags = prot_to_vm("rw", shared)
         if spec.backing == "pfnmap":
             flags |= VM.IO | VM.PFNMAP
-        mm.vmas.append(Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement))
+        driver = None
+        if spec.backing == "mixedmap":
+            # the driver's mmap handler: VM_MIXEDMAP, pages inserted by its vm_ops->fault
+            flags |= VM.MIXEDMAP
+            driver = Driver(f"driver{i}", i, spec.driver or "p" * spec.pages, spec.placement)
+        mm.vmas.append(Vma(spec.start, spec.end, flags, spec.backing, file, 0, spec.placement, driver=driver))
         vma_merge(mm, spec.start, spec.end)  # mmap_region(): an anon mapping joins its twin neighbour
         merged = mm.find_vma(spec.start)
         assert merged is not None
@@ -198,10 +204,10 @@ def fork(k: Kernel, parent: MM, pid: int) -> MM:
         cvma = vma.copy()
         child.vmas.append(cvma)
         addrs = [a for a in sorted(parent.ptes) if vma.contains(a)]
-        if not (vma.flags & VM.PFNMAP) and not vma.anon_vma:
+        if not (vma.flags & (VM.PFNMAP | VM.MIXEDMAP)) and not vma.anon_vma:
             # vma_needs_copy(): a VMA that never had an anonymous page (no anon_vma) is not
             # copied; the child refaults from the page cache. One that had one at any time
-            # copies every PTE, page-cache pages included
+            # copies every PTE, page-cache pages included; PFN and mixed maps always are
             continue
         for addr in addrs:
             _copy_present_pte(k, parent, child, cvma, addr)

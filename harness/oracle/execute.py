@@ -113,6 +113,9 @@ def check_layout(scenario: Scenario) -> None:
     for i, vma in enumerate(scenario.layout):
         if vma.backing == "pfnmap":
             raise NotDrivable(f"layout[{i}]: pfnmap not drivable on the live kernel (no userspace PFN map)")
+        if vma.backing == "mixedmap":
+            raise NotDrivable(f"layout[{i}]: mixedmap not drivable on the live kernel (it needs a driver that "
+                              "maps its own pages with VM_MIXEDMAP)")
         if vma.placement != "normal":
             raise NotDrivable(f"layout[{i}]: placement {vma.placement!r} not drivable on the live kernel (no CMA/ZONE_MOVABLE here)")
 
