@@ -11,7 +11,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
+
+from rich.markup import escape
 
 from properties.registry import UnknownProperty
 
@@ -44,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--seed", type=int, default=None)
     hunt.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     hunt.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    hunt.add_argument("--new", action="store_true", help="set aside failures a corpus file explains and keep "
+                      "searching; report only new ones, each shrunk separately")
     hunt.add_argument("--json", action="store_true")
 
     replay = sub.add_parser("replay", help="run regression files and check their expectations")
@@ -131,6 +136,7 @@ def cmd_properties(args: argparse.Namespace) -> int:
 def cmd_hunt(args: argparse.Namespace) -> int:
     from properties import get_property
 
+    from .known import KnownFailures
     from .regression import save_counterexample
     from .search import search
 
@@ -139,12 +145,28 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         get_property(name)
     if args.max_examples < 1:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
-    result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
-    saved = None
-    if result.counterexample is not None and not args.no_save:
-        saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
-                                    f"gupharness hunt --kernel {profile.name}"
-                                    + (f" --seed {args.seed}" if args.seed is not None else ""))
+    known = KnownFailures.from_directory(profile, Path(args.root) / "regressions")
+    found_by = f"gupharness hunt --kernel {profile.name}" + (f" --seed {args.seed}" if args.seed is not None else "")
+    if args.new:
+        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed,
+                        known=known, set_aside_known=True)
+        findings = result.findings
+    else:
+        # stop at the first failure as always; then say whether the corpus already explains it
+        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
+        findings = result.findings
+        for finding in findings:
+            finding.explained = {k: v for k, v in known.explain(finding.counterexample, finding.failures).items()
+                                 if v is not None}
+    saved: list[Path | None] = []
+    for finding in findings:
+        if finding.new and not args.no_save:
+            saved.append(save_counterexample(args.root, finding.counterexample, profile.name, finding.failures,
+                                             found_by + (" --new" if args.new else "")))
+        else:
+            saved.append(None)  # known: the corpus file that explains it is the record
+    new = [f for f in findings if f.new]
+    set_aside = {prop: sorted(str(p) for p in paths) for prop, paths in result.set_aside_by.items()}
     if args.json:
         from .serialize import to_data
         print(json.dumps({
@@ -155,20 +177,39 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             "seconds": round(result.seconds, 3),
             "failures": result.failures,
             "counterexample": to_data(result.counterexample) if result.counterexample else None,
-            "saved": str(saved) if saved else None,
+            "saved": str(saved[0]) if saved and saved[0] else None,
+            "findings": [{"failures": f.failures, "new": f.new,
+                          "explained_by": {k: str(v) for k, v in f.explained.items()},
+                          "counterexample": to_data(f.counterexample), "saved": str(path) if path else None}
+                         for f, path in zip(findings, saved)],
+            "set_aside": result.set_aside,
+            "set_aside_by": set_aside,
         }, indent=2))
-        return 1 if result.counterexample else 0
+        return 1 if new else 0
     con = report.console()
-    if result.counterexample is None or result.run is None:
-        con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
-                  f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
+    if args.new:
+        aside = "; ".join(f"{prop}: {', '.join(paths)}" for prop, paths in set_aside.items())
+        con.print(f"set aside {result.set_aside} example(s) failing only as the corpus records"
+                  + (f" ({escape(aside)})" if aside else ""))
+    if not findings:
+        what = "no new failure" if args.new else "no counterexample"
+        con.print(f"[green]{what}[/green] on {profile.name} after {result.examples} examples "
+                  f"({result.seconds:.2f} s): {', '.join(result.properties)} hold"
+                  + (" apart from known failures" if args.new and result.set_aside else ""))
         return 0
-    con.print(report.counterexample(result.run, result.failures))
+    for finding, path in zip(findings, saved):
+        title = None if finding.new else f"known failure on {profile.name}"
+        con.print(report.counterexample(finding.run, finding.failures, title=title))
+        for prop, source in finding.explained.items():
+            con.print(f"{prop}: already explained by {escape(str(source))}")
+        if path is not None:
+            con.print(f"saved: {escape(str(path))}\n"
+                      f"replay: gupharness replay {escape(str(path))} --kernel {profile.name} --trace")
+        elif not finding.new:
+            con.print(f"not saved (known); gupharness hunt --kernel {profile.name} --new looks past it")
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
-    if saved is not None:
-        con.print(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace")
-    return 1
+    return 1 if new else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
