@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +20,7 @@ from properties.registry import UnknownProperty
 
 from . import report
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
-from .regression import RegressionError
+from .regression import Regression, RegressionError
 
 
 class UsageError(Exception):
@@ -56,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--kernel", default=None, help="a profile name, or 'all'; checks every property there "
                         "(default: the file's recorded expectation on every profile)")
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
+    replay.add_argument("--update", action="store_true", help="first rewrite each file's outcome snapshot with "
+                        "what the model does now (printing what changed), then replay")
     replay.add_argument("--json", action="store_true")
+
+    expect = sub.add_parser("expect", help="recompute regression files' per-profile expectations and snapshots")
+    expect.add_argument("files", nargs="+")
+    expect.add_argument("--update", action="store_true", help="write the recomputed expectations and snapshot "
+                        "(default: only print what would change; exit 1 if anything would)")
 
     bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
     bisect.add_argument("file")
@@ -213,34 +220,49 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .regression import check, load
+    from .regression import behaviour_change, check, load, snapshot_changes, with_snapshot
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
         get_profile(args.kernel)
+    if args.update and args.kernel is not None:
+        raise UsageError("gupharness replay: --update records every profile; leave out --kernel")
     con = report.console()
+    if args.update:
+        regs = _update_files(regs, with_snapshot, lambda old, new: snapshot_changes(old, new.snapshot or {}),
+                            quiet=args.json)
     failed = False
     out = []
     for path, reg in regs:
+        if reg.snapshot is None and not args.json:
+            con.print(f"[dim]no snapshot[/dim] {escape(path)}: behaviour not checked "
+                      f"(gupharness replay --update {escape(path)} records one)")
         profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
         for profile in profiles:
             expected = reg.expected_failures(profile) if args.kernel is None else frozenset()
             verdict = check(reg.scenario, profile, expected)
-            ok = verdict.ok
+            changed = behaviour_change(reg, profile, verdict.run)
+            ok = verdict.ok and not changed
             failed |= not ok
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
-                        "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
+                        "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable,
+                        "behaviour_change": changed})
             if args.json:
                 continue
+            if changed:
+                con.print(f"[red]CHANGED[/red] {escape(path)} on {profile}: the model now does something else "
+                          f"(accept with: gupharness replay --update {escape(path)})")
+                for line in changed:
+                    con.print(f"    {escape(line)}")
             if verdict.not_applicable:
-                con.print(f"[dim]n/a[/dim] {path} on {profile}: {verdict.not_applicable}")
+                con.print(f"[dim]n/a[/dim] {escape(path)} on {profile}: {escape(verdict.not_applicable)}")
                 continue
-            mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
+            mark = "[green]ok[/green]" if verdict.ok else "[red]FAIL[/red]"
             what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
             expectation = "" if args.kernel is not None else f" (expected: {', '.join(sorted(expected)) or 'all hold'})"
-            con.print(f"{mark} {path} on {profile}: {what}{expectation}")
-            if not ok and args.kernel is None:
-                con.print(f"    {verdict.explain()}")
+            con.print(f"{mark} {escape(path)} on {profile}: {what}{expectation}")
+            if not verdict.ok and args.kernel is None:
+                con.print(f"    {escape(verdict.explain())}")
             if args.trace:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
@@ -248,6 +270,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     return 1 if failed else 0
+
+
+def _update_files(regs: list[tuple[str, Regression]], update: Callable[[Regression], Regression],
+                  changes: Callable[[Regression, Regression], list[str]], *, quiet: bool = False
+                  ) -> list[tuple[str, Regression]]:
+    """Recompute every file first, then write each atomically (a bad or unwritable file
+    leaves the others as they were up to that point and never a half-written file)."""
+    from .regression import dumps, write_atomic
+
+    con = report.console(stderr=quiet)
+    updated = [(path, reg, update(reg)) for path, reg in regs]
+    for path, old, new in updated:
+        lines = changes(old, new)
+        if not lines:
+            con.print(f"unchanged {escape(path)}")
+            continue
+        try:
+            write_atomic(path, dumps(new))
+        except OSError as exc:
+            raise UsageError(f"gupharness: {path}: cannot write: {exc.strerror}") from None
+        con.print(f"updated {escape(path)}: {len(lines)} change(s)")
+        for line in lines:
+            con.print(f"    {escape(line)}")
+    return [(path, new) for path, _old, new in updated]
+
+
+def cmd_expect(args: argparse.Namespace) -> int:
+    from .regression import expectation_changes, load, with_expectations
+
+    regs = [(path, load(path)) for path in args.files]
+    if args.update:
+        _update_files(regs, with_expectations, expectation_changes)
+        return 0
+    con = report.console()
+    pending = False
+    for path, reg in regs:
+        lines = expectation_changes(reg, with_expectations(reg))
+        pending |= bool(lines)
+        con.print(f"{'would change' if lines else 'up to date'} {escape(path)}"
+                  + (f": {len(lines)} change(s)" if lines else ""))
+        for line in lines:
+            con.print(f"    {escape(line)}")
+    if pending:
+        con.print("write them with: gupharness expect --update FILE...")
+    return 1 if pending else 0
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
@@ -329,6 +396,7 @@ COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
     "replay": cmd_replay,
+    "expect": cmd_expect,
     "bisect": cmd_bisect,
     "properties": cmd_properties,
     "conform": cmd_conform,
