@@ -34,7 +34,7 @@ from . import scenario as sc
 from .model.kernels import PROFILE_NAMES, Profile, get_profile
 from .run import Run, run_scenario
 from .serialize import ScenarioFormatError, from_data, to_data
-from .snapshot import Snapshot, SnapshotFormatError, encode_run, snapshot_now
+from .snapshot import Snapshot, SnapshotFormatError, encode_run, grouped, snapshot_now
 from .snapshot import diff as snapshot_diff
 from .snapshot import recorded as recorded_outcome
 from .snapshot import validate as validate_snapshot
@@ -221,13 +221,12 @@ def snapshot_changes(reg: Regression, new: Snapshot) -> list[str]:
     """What replacing the file's snapshot with `new` changes, profile by profile."""
     if reg.snapshot is None:
         return ["snapshot: none -> recorded"]
-    lines = []
+    diffs = {}
     for profile in PROFILE_NAMES:
         before, after = recorded_outcome(reg.snapshot, profile), recorded_outcome(new, profile)
-        if before is None or after is None:
-            continue
-        lines += [f"{profile}: {line}" for line in snapshot_diff(reg.scenario, before, after)]
-    return lines
+        if before is not None and after is not None:
+            diffs[profile] = snapshot_diff(reg.scenario, before, after)
+    return [f"{label}: {line}" for label, lines in grouped(diffs) for line in lines]
 
 
 def with_expectations(reg: Regression) -> Regression:

@@ -146,9 +146,25 @@ def diff(scenario: sc.Scenario, before: Outcome, after: Outcome) -> list[str]:
             if a == b:
                 continue
             fa, fb = decode_token(a), decode_token(b)
-            fields = ", ".join(f"{k} {_value(fa[k])} -> {_value(fb[k])}" for k in fa if fa[k] != fb[k])
+            if fa["present"] != fb["present"]:
+                fields = "mapped -> absent" if fa["present"] else "absent -> mapped"
+            else:
+                fields = ", ".join(f"{k} {_value(fa[k])} -> {_value(fb[k])}" for k in fa if fa[k] != fb[k])
             lines.append(f"{op}: page {page}: {fields} ({a} -> {b})")
     return lines
+
+
+def grouped(diffs: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """Profiles with the same diff together: (\"v6.1, v6.2\" or \"every profile\", lines)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for profile, lines in diffs.items():
+        if lines:
+            groups.setdefault(tuple(lines), []).append(profile)
+    out = []
+    for key, profiles in groups.items():
+        label = "every profile" if len(profiles) == len(PROFILE_NAMES) else ", ".join(profiles)
+        out.append((label, list(key)))
+    return out
 
 
 def _whole(value: Outcome) -> str:
