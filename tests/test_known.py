@@ -61,7 +61,7 @@ def test_same_property_failing_where_the_corpus_says_it_holds_is_new(v61: KnownF
 
 
 def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside(v61: KnownFailures) -> None:
-    result = search("v6.1", base_settings=ci(), max_examples=600, database=None, known=v61, set_aside_known=True)
+    result = search("v6.1", base_settings=ci(), max_examples=300, database=None, known=v61, set_aside_known=True)
     assert result.findings == [] and result.counterexample is None
     assert result.set_aside > 0
     assert set(result.set_aside_by) == {"pin_coherence"}
@@ -70,7 +70,7 @@ def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside
 def test_new_search_finds_an_injected_fault_past_the_known_bug(v61: KnownFailures,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     never_reuse(monkeypatch)
-    result = search("v6.1", base_settings=ci(), max_examples=600, database=None, known=v61, set_aside_known=True)
+    result = search("v6.1", base_settings=ci(), max_examples=300, database=None, known=v61, set_aside_known=True)
     assert result.set_aside > 0  # the catalogued bug came up and was set aside
     assert result.findings, "the injected fault was masked"
     for finding in result.findings:
@@ -85,8 +85,8 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--seed", "3", "--max-examples", "1000", "--root", str(tmp_path),
-                 "--json"])
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "2", "--max-examples", "300",
+                 "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0  # nothing new
     (finding,) = out["findings"]
@@ -101,7 +101,7 @@ def test_hunt_new_reports_only_the_injected_fault(tmp_path: Path, monkeypatch: p
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "1000",
+    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "300",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
