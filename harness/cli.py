@@ -192,7 +192,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             "set_aside": result.set_aside,
             "set_aside_by": set_aside,
         }, indent=2))
-        return 1 if new else 0
+        return 1 if new or (findings and not args.new) else 0
     con = report.console()
     if args.new:
         aside = "; ".join(f"{prop}: {', '.join(paths)}" for prop, paths in set_aside.items())
@@ -216,7 +216,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             con.print(f"not saved (known); gupharness hunt --kernel {profile.name} --new looks past it")
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
-    return 1 if new else 0
+    return 1 if new or not args.new else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

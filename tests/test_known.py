@@ -88,7 +88,7 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "2", "--max-examples", "300",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0  # nothing new
+    assert code == 1  # a counterexample, as always without --new
     (finding,) = out["findings"]
     assert not finding["new"] and finding["saved"] is None
     assert Path(finding["explained_by"]["pin_coherence"]).name == ZERO_PAGE.name
