@@ -97,7 +97,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     or new and the two kinds are shrunk apart; with `set_aside_known` too, examples that
     fail only in known ways count as passing, so the search keeps going past them and
     reports only failures no corpus file explains."""
-    from properties import PROPERTIES, check_all
+    from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
     if isinstance(profile, str):
@@ -116,10 +116,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     started = time.perf_counter()
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
-        run = run_scenario(scenario, profile, trace=False)
-        if run.not_applicable:
-            return {}
-        return {k: v for k, v in check_all(run, names).items() if v is not None}
+        return _failing(scenario, profile, names)
 
     def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
         if known is None:
@@ -131,7 +128,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         if set_aside_known:
             state["set_aside"] += 1
             for name, path in explained.items():
-                set_aside_by.setdefault(name, set()).add(path)  # type: ignore[arg-type]
+                if path is not None:
+                    set_aside_by.setdefault(name, set()).add(path)
         return ("known", min(failures))
 
     def check(scenario: Scenario) -> None:
@@ -190,10 +188,7 @@ def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, 
     from properties import check_all
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
-        run = run_scenario(scenario, profile, trace=False)
-        if run.not_applicable:
-            return {}
-        return {k: v for k, v in check_all(run, names).items() if v is not None}
+        return _failing(scenario, profile, names)
 
     if reduce_further:
         failing = failing_of(counterexample)
@@ -217,3 +212,13 @@ def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, 
     if known is not None:
         explained = {k: v for k, v in known.explain(counterexample, failures).items() if v is not None}
     return Finding(counterexample, run, failures, explained)
+
+
+def _failing(scenario: Scenario, profile: Profile, names: tuple[str, ...]) -> dict[str, str]:
+    """The named properties the scenario breaks on `profile` (none where it does not apply)."""
+    from properties import check_all
+
+    run = run_scenario(scenario, profile, trace=False)
+    if run.not_applicable:
+        return {}
+    return {k: v for k, v in check_all(run, names).items() if v is not None}
