@@ -201,3 +201,12 @@ pytest_plugins = ["harness.pytest_plugin"]
     assert "behaviour changed on mainline" in output
     assert "op 0 cpu_read(page=1): page 0: mapped -> absent (F+ -> .)" in output
     assert "gupharness replay --update" in output
+
+
+def test_a_saved_counterexample_carries_a_snapshot(tmp_path: Path) -> None:
+    from harness.regression import save_counterexample
+    scenario = load(SEED).scenario
+    path = save_counterexample(tmp_path, scenario, "v5.19-rc1", {"terminates": "loops"}, "test")
+    saved = load(path)
+    assert saved.snapshot == snapshot_now(scenario)
+    assert saved.snapshot is not None and saved.snapshot["v5.19-rc1"] == ["never returns"]
