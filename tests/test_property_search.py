@@ -1,8 +1,9 @@
 """The property search on every kernel profile.
 
-Each profile must satisfy every property except those the regression corpus records as
-failing there; each recorded failure must be found again from scratch and shrink to the
-corpus's canonical scenario. A counterexample found here is saved to regressions/pending/.
+Each profile must satisfy every property, apart from failures a regression file explains
+(harness/known.py: the same property, and only where the corpus records it failing); each
+recorded failure must be found again from scratch and shrink to the corpus's canonical
+scenario. A counterexample found here is saved to regressions/pending/.
 """
 
 from __future__ import annotations
