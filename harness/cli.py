@@ -187,6 +187,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             "saved": str(saved[0]) if saved and saved[0] else None,
             "findings": [{"failures": f.failures, "new": f.new,
                           "explained_by": {k: str(v) for k, v in f.explained.items()},
+                          "why_new": {k: known.why_new(f.counterexample, k) for k in f.failures
+                                      if k not in f.explained},
                           "counterexample": to_data(f.counterexample), "saved": str(path) if path else None}
                          for f, path in zip(findings, saved)],
             "set_aside": result.set_aside,
@@ -207,8 +209,11 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     for finding, path in zip(findings, saved):
         title = None if finding.new else f"known failure on {profile.name}"
         con.print(report.counterexample(finding.run, finding.failures, title=title))
-        for prop, source in finding.explained.items():
-            con.print(f"{prop}: already explained by {escape(str(source))}")
+        for prop in finding.failures:
+            if prop in finding.explained:
+                con.print(f"{prop}: already explained by {escape(str(finding.explained[prop]))}")
+            elif args.new:
+                con.print(f"{prop}: new: {escape(known.why_new(finding.counterexample, prop))}")
         if path is not None:
             con.print(f"saved: {escape(str(path))}\n"
                       f"replay: gupharness replay {escape(str(path))} --kernel {profile.name} --trace")

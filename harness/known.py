@@ -100,6 +100,21 @@ class KnownFailures:
                 out[prop] = self._best_witness(prop, pairs)
         return out
 
+    def why_new(self, scenario: Scenario, prop: str) -> str:
+        """Why no corpus file explains the scenario's failure of `prop` here, in one line."""
+        if not self.witnesses.get(prop):
+            return f"no corpus file records {prop} failing on {self.profile.name} (and replays to it)"
+        from properties import check_all
+
+        beyond = []
+        for name in self.profiles:
+            run = run_scenario(scenario, name, trace=False)
+            if run.not_applicable or name in self.recorded.get(prop, set()):
+                continue
+            if check_all(run, [prop])[prop] is not None:
+                beyond.append(name)
+        return f"it also fails on {', '.join(beyond)}, where no corpus file records {prop} failing"
+
     def _best_witness(self, prop: str, pairs: set[tuple[str, str]]) -> Path:
         """The witness whose recorded failures (every profile and property) are closest to
         the scenario's: most in common, then fewest differences; the first by name on a tie."""

@@ -96,6 +96,8 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     assert {Path(p).name for p in out["set_aside_by"]["pin_coherence"]} <= {PAGE_CACHE.name, ZERO_PAGE.name}
     (finding,) = out["findings"]
     assert finding["new"] and finding["explained_by"] == {}
+    assert finding["why_new"]["pin_coherence"].endswith(
+        "mainline, where no corpus file records pin_coherence failing")
     assert list(finding["failures"]) == ["pin_coherence"]  # the property the corpus records failing on v6.1
     assert len(finding["counterexample"]["ops"]) <= 3  # shrunk and reduced on its own
     pending = list((tmp_path / "regressions" / "pending").glob("*.json"))
