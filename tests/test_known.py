@@ -72,7 +72,7 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "2", "--max-examples", "300",
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "7", "--max-examples", "400",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # a counterexample, as always without --new
@@ -88,7 +88,7 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "300",
+    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "400",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
