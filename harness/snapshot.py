@@ -13,7 +13,8 @@ Encoding (compact, one string per op reached, readable in a diff):
   `.` absent, else a letter and an identity mark. Letter: `Z` zero page, `A`/`a` anonymous
   mapped once / more than once, `F`/`f` file (or no struct page) mapped once / more. Mark:
   `+` new since the previous op, `=` the same page, `~` replaced by another page;
-- an op that never returns (a livelock) is `never returns`, and the list ends there;
+- an op that never returns (a livelock) is `never returns`, one that hits a BUG is
+  `BUG in <function>` (harness.model.bug), and the list ends there;
 - a profile where the scenario does not apply is the string `n/a` instead of a list.
 
 In a file the snapshot mirrors `expect`: "default" holds mainline's, and only profiles whose
@@ -34,6 +35,7 @@ Snapshot = dict[str, Outcome]
 
 NOT_APPLICABLE = "n/a"
 NEVER_RETURNS = "never returns"
+BUG_PREFIX = "BUG in "
 MARKS = {"new": "+", "same": "=", "replaced": "~"}
 IDENTITY_OF = {mark: identity for identity, mark in MARKS.items()}
 LETTERS = set("ZAaFf")
@@ -59,7 +61,14 @@ def encode_run(run: Run) -> Outcome:
         out.append(f"{result}: {' '.join(page_token(p) for p in step.pages)}")
     if run.livelock is not None:
         out.append(NEVER_RETURNS)
+    elif run.bug is not None:
+        out.append(f"{BUG_PREFIX}{run.bug.where}")
     return out
+
+
+def _ends_run(entry: str) -> bool:
+    """An entry for an op after which the run stops (no observation follows)."""
+    return entry == NEVER_RETURNS or entry.startswith(BUG_PREFIX)
 
 
 def snapshot_now(scenario: sc.Scenario) -> Snapshot:
@@ -92,9 +101,9 @@ def validate(data: object, where: str) -> Snapshot:
         for index, entry in enumerate(value):
             if not isinstance(entry, str):
                 raise SnapshotFormatError(f"{field}[{index}]: must be a string")
-            if entry == NEVER_RETURNS:
+            if _ends_run(entry):
                 if index != len(value) - 1:
-                    raise SnapshotFormatError(f"{field}[{index}]: \"never returns\" must be the last entry")
+                    raise SnapshotFormatError(f"{field}[{index}]: {entry!r} ends the run: it must be the last entry")
                 continue
             result, sep, pages = entry.partition(": ")
             if not sep and not entry.endswith(":"):
@@ -131,7 +140,7 @@ def diff(scenario: sc.Scenario, before: Outcome, after: Outcome) -> list[str]:
         if old == new:
             continue
         op = f"op {index} {describe_op(scenario.ops[index])}" if index < len(scenario.ops) else f"op {index}"
-        if old is None or new is None or NEVER_RETURNS in (old, new):
+        if old is None or new is None or _ends_run(old) or _ends_run(new):
             lines.append(f"{op}: {_entry(old)} -> {_entry(new)}")
             continue
         old_result, _, old_pages = old.partition(":")

@@ -84,6 +84,7 @@ def test_diff_says_which_op_which_page_which_field() -> None:
     ({"default": ["1 A+"]}, "snapshot.default[0]: expected"),
     ({"default": ["1: Q+"]}, "snapshot.default[0]: bad page token 'Q+'"),
     ({"default": ["never returns", "1: A+"]}, "must be the last entry"),
+    ({"default": ["BUG in get_page", "1: A+"]}, "'BUG in get_page' ends the run"),
 ])
 def test_bad_snapshots_get_one_line(tmp_path: Path, snapshot: object, message: str,
                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,3 +216,9 @@ def test_a_saved_counterexample_carries_a_snapshot(tmp_path: Path) -> None:
     saved = load(path)
     assert saved.snapshot == snapshot_now(scenario)
     assert saved.snapshot is not None and saved.snapshot["v5.19-rc1"] == ["never returns"]
+
+
+def test_a_run_that_hits_a_bug_ends_with_where() -> None:
+    reg = load(CORPUS / "refcount-overflow-through-vmsplice.json")
+    assert encode_run(run_scenario(reg.scenario, "v4.8")) == ["BUG in get_page"]
+    assert diff(reg.scenario, ["BUG in get_page"], ["done: A="])[0].endswith(": BUG in get_page -> done: A=")
