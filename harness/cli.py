@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +21,7 @@ from properties.registry import UnknownProperty
 
 from . import report
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
-from .regression import RegressionError
+from .regression import Regression, RegressionError
 
 
 class UsageError(Exception):
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--seed", type=int, default=None)
     hunt.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     hunt.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    hunt.add_argument("--new", action="store_true", help="set aside failures a corpus file explains and keep "
+                      "searching; report only new ones, each shrunk separately")
     hunt.add_argument("--json", action="store_true")
 
     replay = sub.add_parser("replay", help="run regression files and check their expectations")
@@ -55,9 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--kernel", default=None, help="a profile name, or 'all'; checks every property there "
                         "(default: the file's recorded expectation on every profile)")
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
+    replay.add_argument("--update", action="store_true", help="first rewrite each file's outcome snapshot with "
+                        "what the model does now (printing what changed), then replay")
     replay.add_argument("--json", action="store_true")
     replay.add_argument("--tap", action="store_true", help="KTAP output (one test per file and profile), for "
                         "kernel CI systems")
+
+    expect = sub.add_parser("expect", help="recompute regression files' per-profile expectations and snapshots")
+    expect.add_argument("files", nargs="+")
+    expect.add_argument("--update", action="store_true", help="write the recomputed expectations and snapshot "
+                        "(default: only print what would change; exit 1 if anything would)")
 
     bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
     bisect.add_argument("file")
@@ -192,6 +201,7 @@ def cmd_properties(args: argparse.Namespace) -> int:
 def cmd_hunt(args: argparse.Namespace) -> int:
     from properties import get_property
 
+    from .known import KnownFailures
     from .regression import save_counterexample
     from .search import search
 
@@ -202,12 +212,28 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
     if not args.no_save:
         writable_root(args.root, "hunt")
-    result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
-    saved = None
-    if result.counterexample is not None and not args.no_save:
-        saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
-                                    f"gupharness hunt --kernel {profile.name}"
-                                    + (f" --seed {args.seed}" if args.seed is not None else ""))
+    known = KnownFailures.from_directory(profile, Path(args.root) / "regressions")
+    found_by = f"gupharness hunt --kernel {profile.name}" + (f" --seed {args.seed}" if args.seed is not None else "")
+    if args.new:
+        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed,
+                        known=known, set_aside_known=True)
+        findings = result.findings
+    else:
+        # stop at the first failure as always; then say whether the corpus already explains it
+        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
+        findings = result.findings
+        for finding in findings:
+            finding.explained = {k: v for k, v in known.explain(finding.counterexample, finding.failures).items()
+                                 if v is not None}
+    saved: list[Path | None] = []
+    for finding in findings:
+        if finding.new and not args.no_save:
+            saved.append(save_counterexample(args.root, finding.counterexample, profile.name, finding.failures,
+                                             found_by + (" --new" if args.new else "")))
+        else:
+            saved.append(None)  # known: the corpus file that explains it is the record
+    new = [f for f in findings if f.new]
+    set_aside = {prop: sorted(str(p) for p in paths) for prop, paths in result.set_aside_by.items()}
     if args.json:
         from .serialize import to_data
         print(json.dumps({
@@ -218,58 +244,104 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             "seconds": round(result.seconds, 3),
             "failures": result.failures,
             "counterexample": to_data(result.counterexample) if result.counterexample else None,
-            "saved": str(saved) if saved else None,
+            "saved": str(saved[0]) if saved and saved[0] else None,
+            "findings": [{"failures": f.failures, "new": f.new,
+                          "explained_by": {k: str(v) for k, v in f.explained.items()},
+                          "why_new": {k: known.why_new(f.counterexample, k) for k in f.failures
+                                      if k not in f.explained},
+                          "counterexample": to_data(f.counterexample), "saved": str(path) if path else None}
+                         for f, path in zip(findings, saved)],
+            "set_aside": result.set_aside,
+            "set_aside_by": set_aside,
         }, indent=2))
-        return 1 if result.counterexample else 0
+        return 1 if new or (findings and not args.new) else 0
     con = report.console()
-    if result.counterexample is None or result.run is None:
-        con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
-                  f"({result.seconds:.2f} s): {escape(', '.join(result.properties))} hold")
+    if args.new:
+        aside = "; ".join(f"{prop}: {', '.join(paths)}" for prop, paths in set_aside.items())
+        con.print(f"set aside {result.set_aside} example(s) failing only as the corpus records"
+                  + (f" ({escape(aside)})" if aside else ""))
+    if not findings:
+        what = "no new failure" if args.new else "no counterexample"
+        con.print(f"[green]{what}[/green] on {profile.name} after {result.examples} examples "
+                  f"({result.seconds:.2f} s): {escape(', '.join(result.properties))} hold"
+                  + (" apart from known failures" if args.new and result.set_aside else ""))
         return 0
-    con.print(report.counterexample(result.run, result.failures))
+    for finding, path in zip(findings, saved):
+        title = None if finding.new else f"known failure on {profile.name}"
+        con.print(report.counterexample(finding.run, finding.failures, title=title))
+        for prop in finding.failures:
+            if prop in finding.explained:
+                con.print(f"{prop}: already explained by {escape(str(finding.explained[prop]))}")
+            elif args.new:
+                con.print(f"{prop}: new: {escape(known.why_new(finding.counterexample, prop))}")
+        if path is not None:
+            con.print(f"saved: {escape(str(path))}\n"
+                      f"replay: gupharness replay {escape(str(path))} --kernel {profile.name} --trace")
+        elif not finding.new:
+            con.print(f"not saved (known); gupharness hunt --kernel {profile.name} --new looks past it")
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
-    if saved is not None:
-        con.print(escape(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace"))
-    return 1
+    return 1 if new or not args.new else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .regression import check, load
+    from .regression import behaviour_change, check, load, snapshot_changes, with_snapshot
+    from .snapshot import grouped
     from .tap import TapResult, ktap
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
         get_profile(args.kernel)
+    if args.update and args.kernel is not None:
+        raise UsageError("gupharness replay: --update records every profile; leave out --kernel")
     con = report.console()
+    if args.update:
+        regs = _update_files(regs, with_snapshot, lambda old, new: snapshot_changes(old, new.snapshot or {}),
+                             quiet=args.json or args.tap)
     out = []
     tap: list[TapResult] = []
     quiet = args.json or args.tap
     for path, reg in regs:
+        if reg.snapshot is None and not quiet:
+            con.print(f"[dim]no snapshot[/dim] {escape(path)}: behaviour not checked "
+                      f"(gupharness replay --update {escape(path)} records one)")
         profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
+        changes: dict[str, list[str]] = {}
         for profile in profiles:
             expected = reg.expected_failures(profile) if args.kernel is None else frozenset()
             verdict = check(reg.scenario, profile, expected)
-            ok = verdict.ok
+            changed = behaviour_change(reg, profile, verdict.run)
+            changes[profile] = changed or []
+            ok = verdict.ok and not changed
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
-                        "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
-            tap.append(TapResult(f"{path}::{profile}", ok, skip=verdict.not_applicable,
-                                 diagnostic=verdict.explain() if not ok else ""))
+                        "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable,
+                        "behaviour_change": changed})
+            diagnostic = "\n".join(([verdict.explain()] if not verdict.ok else [])
+                                   + [f"behaviour changed: {line}" for line in changed or []])
+            tap.append(TapResult(f"{path}::{profile}", ok, skip=verdict.not_applicable, diagnostic=diagnostic))
             if quiet:
                 continue
             if verdict.not_applicable:
                 con.print(f"[dim]n/a[/dim] {escape(f'{path} on {profile}: {verdict.not_applicable}')}")
                 continue
-            mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
+            mark = "[green]ok[/green]" if verdict.ok else "[red]FAIL[/red]"
             what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
             expectation = "" if args.kernel is not None else f" (expected: {', '.join(sorted(expected)) or 'all hold'})"
             con.print(f"{mark} {escape(f'{path} on {profile}: {what}{expectation}')}")
-            if not ok and args.kernel is None:
+            if not verdict.ok and args.kernel is None:
                 con.print(escape(f"    {verdict.explain()}"))
             if args.trace:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
                     con.print(report.counterexample(verdict.run, verdict.failures))
+        for label, lines in grouped(changes):
+            if quiet:
+                break
+            con.print(f"[red]CHANGED[/red] {escape(f'{path} on {label}')}: the model now does something else, "
+                      f"though the recorded expectations may still hold")
+            for line in lines:
+                con.print(f"    {escape(line)}")
+            con.print(f"    accept deliberately with: gupharness replay --update {escape(path)}")
     passed = sum(1 for r in tap if r.ok and not r.skip)
     skipped = sum(1 for r in tap if r.skip)
     failed = len(tap) - passed - skipped
@@ -281,6 +353,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # not applicable is neither a pass nor a failure: counted on its own
         con.print(f"replay: {passed} passed, {failed} failed, {skipped} skipped (not applicable)")
     return 1 if failed else 0
+
+
+def _update_files(regs: list[tuple[str, Regression]], update: Callable[[Regression], Regression],
+                  changes: Callable[[Regression, Regression], list[str]], *, quiet: bool = False
+                  ) -> list[tuple[str, Regression]]:
+    """Recompute every file first, then write each atomically (a bad or unwritable file
+    leaves the others as they were up to that point and never a half-written file)."""
+    from .regression import dumps, write_atomic
+
+    con = report.console(stderr=quiet)
+    updated = [(path, reg, update(reg)) for path, reg in regs]
+    for path, old, new in updated:
+        lines = changes(old, new)
+        if not lines:
+            con.print(f"unchanged {escape(path)}")
+            continue
+        try:
+            write_atomic(path, dumps(new))
+        except OSError as exc:
+            raise UsageError(f"gupharness: {path}: cannot write: {exc.strerror}") from None
+        con.print(f"updated {escape(path)}: {len(lines)} change(s)")
+        for line in lines:
+            con.print(f"    {escape(line)}")
+    return [(path, new) for path, _old, new in updated]
+
+
+def cmd_expect(args: argparse.Namespace) -> int:
+    from .regression import expectation_changes, load, with_expectations
+
+    regs = [(path, load(path)) for path in args.files]
+    if args.update:
+        _update_files(regs, with_expectations, expectation_changes)
+        return 0
+    con = report.console()
+    pending = False
+    for path, reg in regs:
+        lines = expectation_changes(reg, with_expectations(reg))
+        pending |= bool(lines)
+        con.print(f"{'would change' if lines else 'up to date'} {escape(path)}"
+                  + (f": {len(lines)} change(s)" if lines else ""))
+        for line in lines:
+            con.print(f"    {escape(line)}")
+    if pending:
+        con.print("write them with: gupharness expect --update FILE...")
+    return 1 if pending else 0
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
@@ -453,6 +570,7 @@ COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
     "replay": cmd_replay,
+    "expect": cmd_expect,
     "bisect": cmd_bisect,
     "properties": cmd_properties,
     "conform": cmd_conform,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .model.kernels import PROFILE_NAMES
-from .regression import Regression, RegressionError, check, load
+from .regression import Regression, RegressionError, behaviour_change, check, load
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -138,11 +138,19 @@ class RegressionItem(_CorpusItem):
     def runtest(self) -> None:
         verdict = check(self.regression.scenario, self.profile, self.regression.expected_failures(self.profile))
         self.user_properties += [("kernel", self.profile), ("failing", ",".join(sorted(verdict.failures)))]
-        if verdict.not_applicable:
+        changed = behaviour_change(self.regression, self.profile, verdict.run)
+        if verdict.not_applicable and not changed:
             # its own verdict: nothing was checked, so it is not a pass
             pytest.skip(f"not applicable on {self.profile}: {verdict.not_applicable}")
+        problems = []
         if not verdict.ok:
-            raise RegressionMismatch(f"{self.regression.title}\n{verdict.explain()}\n"
+            problems.append(verdict.explain())
+        if changed:
+            problems.append(f"behaviour changed on {self.profile} (the snapshot records something else):\n"
+                            + "\n".join(f"    {line}" for line in changed)
+                            + f"\naccept deliberately with: gupharness replay --update {self.path}")
+        if problems:
+            raise RegressionMismatch(f"{self.regression.title}\n" + "\n".join(problems) + "\n"
                                      f"replay: gupharness replay {self.path} --kernel {self.profile} --trace")
 
 

@@ -5,12 +5,18 @@
       "title": "...",
       "origin": {"commits": ["1c563432588d"], "thread": "...", "found_by": "..."},
       "scenario": {"layout": [...], "ops": [...]},
-      "expect": {"default": [], "v5.19-rc1": ["terminates"]}
+      "expect": {"default": [], "v5.19-rc1": ["terminates"]},
+      "snapshot": {"default": ["1: A+"], "v5.19-rc1": ["never returns"]}
     }
 
 `expect` lists, per kernel profile, the properties that must FAIL there; every other
 property must hold. Profiles not named use "default". The format is independent of
 Hypothesis' internal encoding, so a file keeps replaying across Hypothesis upgrades.
+
+`snapshot` (optional, harness.snapshot) records each op's result and the pages after it, per
+profile, the same way; replay reports a behaviour change when the model now does something
+else. It is an optional field of format 1, not a new version: files without it load and
+replay as before (without the behaviour check), and nothing else in the format changed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from . import scenario as sc
 from .model.kernels import PROFILE_NAMES, Profile, get_profile
 from .run import Run, run_scenario
 from .serialize import ScenarioFormatError, from_data, to_data
+from .snapshot import Snapshot, SnapshotFormatError, encode_run, grouped, snapshot_now
+from .snapshot import diff as snapshot_diff
+from .snapshot import recorded as recorded_outcome
+from .snapshot import validate as validate_snapshot
 
 FORMAT_VERSION = 1
 #: a regression file is a small hand-readable JSON document; anything larger is refused unread
@@ -48,6 +58,8 @@ class Regression:
     origin: dict[str, Any] = attrs.field(factory=dict)
     #: also compare the model (mainline) with the running kernel where it can be observed
     live: bool = False
+    #: each op's outcome per profile (harness.snapshot); None in files written before snapshots
+    snapshot: Snapshot | None = None
 
     def expected_failures(self, profile: str) -> frozenset[str]:
         return frozenset(self.expect.get(profile, self.expect.get("default", ())))
@@ -83,7 +95,7 @@ def from_json_data(data: Any, where: str) -> Regression:
         raise RegressionError(f"{where}: format: missing (this reader knows format {FORMAT_VERSION})")
     if data["format"] != FORMAT_VERSION or isinstance(data["format"], bool):
         raise RegressionError(f"{where}: format: unknown version {data['format']!r} (this reader knows {FORMAT_VERSION})")
-    unknown = set(data) - {"format", "title", "origin", "scenario", "expect", "live"}
+    unknown = set(data) - {"format", "title", "origin", "scenario", "expect", "live", "snapshot"}
     if unknown:
         raise RegressionError(f"{where}: {sorted(unknown)[0]}: unknown field")
     title = data.get("title")
@@ -112,7 +124,13 @@ def from_json_data(data: Any, where: str) -> Regression:
     live = data.get("live", False)
     if not isinstance(live, bool):
         raise RegressionError(f"{where}: live: must be true or false")
-    return Regression(title, scenario, expect, origin, live)
+    snapshot = None
+    if "snapshot" in data:
+        try:
+            snapshot = validate_snapshot(data["snapshot"], "snapshot")
+        except SnapshotFormatError as exc:
+            raise RegressionError(f"{where}: {exc}") from None
+    return Regression(title, scenario, expect, origin, live, snapshot)
 
 
 def to_json_data(reg: Regression) -> dict[str, Any]:
@@ -127,7 +145,13 @@ def to_json_data(reg: Regression) -> dict[str, Any]:
 
 
 def dumps(reg: Regression) -> str:
-    return json.dumps(to_json_data(reg), indent=2) + "\n"
+    """The file's text: indented JSON, with one line per profile in the snapshot (a changed
+    profile is one changed line in a diff)."""
+    text = json.dumps(to_json_data(reg), indent=2)
+    if reg.snapshot is None:
+        return text + "\n"
+    rows = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in reg.snapshot.items())
+    return text[:-2] + f',\n  "snapshot": {{\n{rows}\n  }}\n}}\n'
 
 
 @attrs.frozen
@@ -183,6 +207,70 @@ def expectations_now(scenario: sc.Scenario) -> dict[str, tuple[str, ...]]:
     expect: dict[str, tuple[str, ...]] = {"default": default}
     expect.update({name: v for name, v in per_profile.items() if v != default})
     return expect
+
+
+def behaviour_change(reg: Regression, profile: str, run: Run) -> list[str] | None:
+    """How the run differs from the file's snapshot on `profile` ([] = not at all); None
+    when the file records no snapshot."""
+    if reg.snapshot is None:
+        return None
+    before = recorded_outcome(reg.snapshot, profile)
+    if before is None:
+        return None
+    return snapshot_diff(reg.scenario, before, encode_run(run))
+
+
+def with_snapshot(reg: Regression) -> Regression:
+    """The same file with the model's current outcomes as its snapshot."""
+    return attrs.evolve(reg, snapshot=snapshot_now(reg.scenario))
+
+
+def snapshot_changes(reg: Regression, new: Snapshot) -> list[str]:
+    """What replacing the file's snapshot with `new` changes, profile by profile."""
+    if reg.snapshot is None:
+        return ["snapshot: none -> recorded"]
+    diffs = {}
+    for profile in PROFILE_NAMES:
+        before, after = recorded_outcome(reg.snapshot, profile), recorded_outcome(new, profile)
+        if before is not None and after is not None:
+            diffs[profile] = snapshot_diff(reg.scenario, before, after)
+    return [f"{label}: {line}" for label, lines in grouped(diffs) for line in lines]
+
+
+def with_expectations(reg: Regression) -> Regression:
+    """The same file with the model's current verdicts as expectations, and a fresh snapshot."""
+    return attrs.evolve(reg, expect=expectations_now(reg.scenario), snapshot=snapshot_now(reg.scenario))
+
+
+def expectation_changes(old: Regression, new: Regression) -> list[str]:
+    """What replacing `old`'s expectations and snapshot with `new`'s changes: per profile,
+    the properties that start or stop being expected to fail, then the snapshot's diff."""
+    lines = []
+    for profile in PROFILE_NAMES:
+        before, after = old.expected_failures(profile), new.expected_failures(profile)
+        if before != after:
+            lines.append(f"expect {profile}: {', '.join(sorted(before)) or 'all hold'} -> "
+                         f"{', '.join(sorted(after)) or 'all hold'}")
+    if old.expect != new.expect and not lines:
+        lines.append("expect: same verdicts, written in the canonical form")
+    if new.snapshot is not None:
+        lines += snapshot_changes(old, new.snapshot)
+    return lines
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Replace `path` with `text` atomically: a reader (or a crash) sees the old file or the new."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def slug(text: str) -> str:
@@ -277,7 +365,8 @@ def save_counterexample(root: str | Path, scenario: sc.Scenario, profile: str, f
     """Keep a shrunk counterexample as a ready-to-commit regression file in regressions/pending."""
     names = sorted(failures)
     title = f"{', '.join(names)} fails on {profile}"
-    reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by}, live)
+    reg = Regression(title, scenario, expectations_now(scenario), {"found_by": found_by}, live,
+                     snapshot_now(scenario))
     return save_new(Path(root) / "regressions" / PENDING, slug(f"{'-'.join(names)}-{profile}"), reg)
 
 

@@ -4,18 +4,26 @@ tests and the benchmark, so all three see the same counterexamples."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from .known import KnownFailures
 from .model.kernels import Profile, get_profile
 from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover - Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 #: examples a from-scratch search may spend on one catalogued bug (it stops at the first
 #: failure and then shrinks): the budget the benchmark and the corpus tests use
@@ -26,6 +34,33 @@ class PropertyFailed(AssertionError):
     def __init__(self, failures: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
         self.failures = failures
+
+
+_FAILURE_CLASSES: dict[tuple[str, str], type[PropertyFailed]] = {}
+
+
+def _failure_class(key: tuple[str, str]) -> type[PropertyFailed]:
+    """One exception class per (known-or-new, property): Hypothesis tells distinct failures
+    apart by exception type and location, so each kind is shrunk on its own and a known
+    failure never swallows a new one while shrinking."""
+    if key not in _FAILURE_CLASSES:
+        _FAILURE_CLASSES[key] = type(f"PropertyFailed_{key[0]}_{key[1]}", (PropertyFailed,), {})
+    return _FAILURE_CLASSES[key]
+
+
+@attrs.define
+class Finding:
+    """One distinct failure a search found and shrank."""
+
+    counterexample: Scenario
+    run: Run
+    failures: dict[str, str]
+    #: property -> the corpus file that explains its failure (absent: new); see harness.known
+    explained: dict[str, Path] = attrs.field(factory=dict)
+
+    @property
+    def new(self) -> bool:
+        return any(name not in self.explained for name in self.failures)
 
 
 @attrs.define
@@ -41,15 +76,28 @@ class SearchResult:
     examples: int
     seconds_to_failure: float | None
     seconds: float
+    #: every distinct failure, shrunk separately (new ones first); with a KnownFailures
+    #: classifier and set_aside_known, only new ones
+    findings: list[Finding] = attrs.field(factory=list)
+    #: examples that failed only in ways the corpus explains, and were set aside
+    set_aside: int = 0
+    #: property -> corpus files that explained the examples set aside
+    set_aside_by: dict[str, set[Path]] = attrs.field(factory=dict)
 
 
 def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] | None = None, *,
            strategy: st.SearchStrategy[Scenario] | None = None,
            max_examples: int | None = None, seed: int | None = None,
            base_settings: settings | None = None,
-           database: object = "default", reduce_further: bool = True, shrink: bool = True) -> SearchResult:
-    """Search for a scenario that breaks one of the named properties (default: all)."""
-    from properties import PROPERTIES, check_all
+           database: object = "default", reduce_further: bool = True, shrink: bool = True,
+           known: KnownFailures | None = None, set_aside_known: bool = False) -> SearchResult:
+    """Search for a scenario that breaks one of the named properties (default: all).
+
+    With `known` (the corpus as seen from this profile) each failure is classified as known
+    or new and the two kinds are shrunk apart; with `set_aside_known` too, examples that
+    fail only in known ways count as passing, so the search keeps going past them and
+    reports only failures no corpus file explains."""
+    from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
     if isinstance(profile, str):
@@ -59,26 +107,47 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         if name not in PROPERTIES:
             from properties import UnknownProperty
             raise UnknownProperty(name)
+    if set_aside_known and known is None:
+        raise ValueError("set_aside_known needs a KnownFailures classifier")
     strategy = strategy if strategy is not None else scenarios(**for_profile(profile))
-    state: dict = {"count": 0, "first": None, "first_t": None, "last": None}
+    state: dict = {"count": 0, "first": None, "first_t": None, "set_aside": 0}
+    last: dict[tuple[str, str], Scenario] = {}
+    set_aside_by: dict[str, set[Path]] = {}
     started = time.perf_counter()
+
+    def failing_of(scenario: Scenario) -> dict[str, str]:
+        return _failing(scenario, profile, names)
+
+    def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
+        if known is None:
+            return ("any", "")
+        explained = known.explain(scenario, failures)
+        new = sorted(name for name, path in explained.items() if path is None)
+        if new:
+            return ("new", new[0])
+        if set_aside_known:
+            state["set_aside"] += 1
+            for name, path in explained.items():
+                if path is not None:
+                    set_aside_by.setdefault(name, set()).add(path)
+        return ("known", min(failures))
 
     def check(scenario: Scenario) -> None:
         state["count"] += 1
-        run = run_scenario(scenario, profile, trace=False)
-        if run.not_applicable:
+        failures = failing_of(scenario)
+        if not failures:
             return
-        verdicts = check_all(run, names)
-        failures = {k: v for k, v in verdicts.items() if v is not None}
-        if failures:
-            if state["first"] is None:
-                state["first"] = state["count"]
-                state["first_t"] = time.perf_counter() - started
-            state["last"] = scenario
-            raise PropertyFailed(failures)
+        key = key_of(scenario, failures)
+        if key[0] == "known" and set_aside_known:
+            return
+        if state["first"] is None:
+            state["first"] = state["count"]
+            state["first_t"] = time.perf_counter() - started
+        last[key] = scenario  # Hypothesis replays each shrunk failure last
+        raise _failure_class(key)(failures)
 
     chosen = base_settings if base_settings is not None else settings()
-    overrides: dict = {"deadline": None,
+    overrides: dict = {"deadline": None, "report_multiple_bugs": True,
                        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
                        "phases": [p for p in Phase if p is not Phase.explain and (shrink or p is not Phase.shrink)]}
     if max_examples is not None:
@@ -98,25 +167,58 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         test()
     except PropertyFailed:
         pass
-    counterexample = state["last"]
-    if counterexample is None:
-        seconds = time.perf_counter() - started
-        return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
-    if reduce_further and shrink:
-        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
-        failing = [name for name, verdict in shrunk.items() if verdict is not None]
+    except BaseExceptionGroup as group:  # several distinct failures
+        _, rest = group.split(PropertyFailed)
+        if rest is not None:
+            raise
+    findings = [_finish(profile, names, scenario, key, known, reduce_further and shrink)
+                for key, scenario in sorted(last.items(), key=lambda item: item[0][0] != "new")]
+    seconds = time.perf_counter() - started  # finding, shrinking and reducing
+    common = {"findings": findings, "set_aside": state["set_aside"], "set_aside_by": set_aside_by}
+    if not findings:
+        return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds, **common)
+    top = findings[0]
+    return SearchResult(profile, names, top.counterexample, top.run, top.failures, state["first"], state["count"],
+                        state["first_t"], seconds, **common)
+
+
+def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, key: tuple[str, str],
+            known: KnownFailures | None, reduce_further: bool) -> Finding:
+    """Reduce one shrunk failure further (keeping what made it this kind) and run it traced."""
+    from properties import check_all
+
+    def failing_of(scenario: Scenario) -> dict[str, str]:
+        return _failing(scenario, profile, names)
+
+    if reduce_further:
+        failing = failing_of(counterexample)
+        if key[0] == "new" and known is not None:
+            keep = [name for name, path in known.explain(counterexample, failing).items() if path is None]
+        else:
+            keep = list(failing)
 
         def still_fails(candidate: Scenario) -> bool:
-            candidate_run = run_scenario(candidate, profile, trace=False)
-            if candidate_run.not_applicable:
+            now = failing_of(candidate)
+            if not all(name in now for name in keep):
                 return False
-            verdict = check_all(candidate_run, names)
-            return all(verdict[name] is not None for name in failing)
+            if key[0] == "new" and known is not None:
+                return all(path is None for path in known.explain(candidate, keep).values())
+            return True
 
         counterexample = reduce(counterexample, still_fails)
     run = run_scenario(counterexample, profile)
-    verdicts = check_all(run, names)
-    failures = {k: v for k, v in verdicts.items() if v is not None}
-    seconds = time.perf_counter() - started  # finding, shrinking and reducing
-    return SearchResult(profile, names, counterexample, run, failures, state["first"], state["count"],
-                        state["first_t"], seconds)
+    failures = {k: v for k, v in check_all(run, names).items() if v is not None}
+    explained: dict[str, Path] = {}
+    if known is not None:
+        explained = {k: v for k, v in known.explain(counterexample, failures).items() if v is not None}
+    return Finding(counterexample, run, failures, explained)
+
+
+def _failing(scenario: Scenario, profile: Profile, names: tuple[str, ...]) -> dict[str, str]:
+    """The named properties the scenario breaks on `profile` (none where it does not apply)."""
+    from properties import check_all
+
+    run = run_scenario(scenario, profile, trace=False)
+    if run.not_applicable:
+        return {}
+    return {k: v for k, v in check_all(run, names).items() if v is not None}

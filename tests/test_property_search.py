@@ -1,8 +1,9 @@
 """The property search on every kernel profile.
 
-Each profile must satisfy every property except those the regression corpus records as
-failing there; each recorded failure must be found again from scratch and shrink to the
-corpus's canonical scenario. A counterexample found here is saved to regressions/pending/.
+Each profile must satisfy every property, apart from failures a regression file explains
+(harness/known.py: the same property, and only where the corpus records it failing); each
+recorded failure must be found again from scratch and shrink to the corpus's canonical
+scenario. A counterexample found here is saved to regressions/pending/.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 from harness.bench import bugs
+from harness.known import CorpusFile, KnownFailures
 from harness.model.kernels import PROFILE_NAMES
 from harness.regression import RegressionError, load, save_counterexample
 from harness.search import BUG_BUDGET, search
@@ -47,6 +49,11 @@ HARDER_THAN_THE_BUDGET = {
     "gup-after-fork-child-reads-parent-writes.json":
         "four specific operations in two processes: found in about half the seeds within the budget "
         "(gupharness bench --only gup-after-fork)",
+    "fork-after-rw-pin-device-write-reaches-child.json":
+        "a R/W pin, a fork and a device write, on v5.8 only: found in 4 of 6 seeds within the budget with "
+        "the generator that draws repeats (gupharness bench --only fork-after-rw-pin-device --seeds 6); the "
+        "derandomized seed is a digest of search()'s check function, so which seeds find it moves with "
+        "any edit there",
 }
 
 
@@ -58,12 +65,17 @@ def DERANDOMIZED() -> settings:  # noqa: N802 - reads like a settings constant
 
 @pytest.mark.parametrize("kernel", PROFILE_NAMES)
 def test_properties_hold(kernel: str) -> None:
-    names = [p for p in PROPERTIES if p not in KNOWN[kernel]]
-    result = search(kernel, names, base_settings=settings())
-    if result.counterexample is not None:
-        path = save_counterexample(ROOT, result.counterexample, kernel, result.failures, f"pytest ({kernel})")
-        pytest.fail(f"{', '.join(result.failures)} fails on {kernel}: {'; '.join(result.failures.values())}\n"
-                    f"saved: {path}\nreplay: gupharness replay {path} --kernel {kernel} --trace", pytrace=False)
+    """Every property, with failures a corpus file explains set aside (not whole properties:
+    a new way to break a property that fails here for a known reason is still found)."""
+    known = KnownFailures(kernel, [CorpusFile(path, load(path)) for path in CORPUS])
+    result = search(kernel, list(PROPERTIES), base_settings=settings(), known=known, set_aside_known=True)
+    if result.findings:
+        lines = []
+        for finding in result.findings:
+            path = save_counterexample(ROOT, finding.counterexample, kernel, finding.failures, f"pytest ({kernel})")
+            lines.append(f"{', '.join(finding.failures)} fails on {kernel}: {'; '.join(finding.failures.values())}\n"
+                         f"saved: {path}\nreplay: gupharness replay {path} --kernel {kernel} --trace")
+        pytest.fail("\n".join(lines), pytrace=False)
     assert result.examples > 0
 
 

@@ -1,0 +1,104 @@
+"""No masking: known failures (a corpus file explains them) are set aside, new ones are still found."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+import harness.model.fault as fault
+from harness.cli import main
+from harness.known import KnownFailures
+from harness.regression import load
+from harness.search import search
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "regressions"
+PAGE_CACHE = CORPUS / "ro-longterm-pin-of-page-cache-goes-stale.json"
+ZERO_PAGE = CORPUS / "ro-longterm-pin-of-zero-page-goes-stale.json"
+
+
+def ci() -> settings:
+    return settings(settings.get_profile("ci"), derandomize=True, database=None)
+
+
+@pytest.fixture(scope="module")
+def v61() -> KnownFailures:
+    return KnownFailures.from_directory("v6.1", CORPUS)
+
+
+def never_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An injected model fault: do_wp_page never reuses an anon page it could keep (a wrong
+    branch in wp_can_reuse_anon_folio), so a write fault replaces a page a pin still holds.
+    It breaks pin_coherence, the very property the corpus records failing on v6.1."""
+    monkeypatch.setattr(fault, "wp_can_reuse_anon_folio", lambda k, folio: False)
+
+
+def test_a_corpus_scenario_is_explained_by_its_own_file(v61: KnownFailures) -> None:
+    reg = load(ZERO_PAGE)
+    assert v61.explain(reg.scenario, ["pin_coherence"]) == {"pin_coherence": ZERO_PAGE}
+    assert v61.explain(load(PAGE_CACHE).scenario, ["pin_coherence"]) == {"pin_coherence": PAGE_CACHE}
+
+
+def test_a_property_nobody_records_on_the_profile_is_new(v61: KnownFailures) -> None:
+    reg = load(ZERO_PAGE)
+    assert v61.explain(reg.scenario, ["pin_balance"]) == {"pin_balance": None}
+
+
+def test_same_property_failing_where_the_corpus_says_it_holds_is_new(v61: KnownFailures,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Property-level masking would call this known (pin_coherence is recorded on v6.1); the
+    fault makes the scenario fail on mainline too, where no file records it."""
+    never_reuse(monkeypatch)
+    from harness.scenario import Gup, Scenario, Vma
+    scenario = Scenario((Vma(start=0, pages=1),),
+                        (Gup(api="pin_user_pages", start=0, pages=1, flags=("FOLL_LONGTERM",)),
+                         Gup(api="pin_user_pages", start=0, pages=1, flags=("FOLL_WRITE",))))
+    assert v61.explain(scenario, ["pin_coherence"]) == {"pin_coherence": None}
+
+
+def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside(v61: KnownFailures) -> None:
+    result = search("v6.1", base_settings=ci(), max_examples=300, database=None, known=v61, set_aside_known=True)
+    assert result.findings == [] and result.counterexample is None
+    assert result.set_aside > 0
+    assert set(result.set_aside_by) == {"pin_coherence"}
+
+
+def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "regressions").mkdir()
+    for path in CORPUS.glob("*.json"):
+        shutil.copy(path, tmp_path / "regressions" / path.name)
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "7", "--max-examples", "400",
+                 "--root", str(tmp_path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1  # a counterexample, as always without --new
+    (finding,) = out["findings"]
+    assert not finding["new"] and finding["saved"] is None
+    assert Path(finding["explained_by"]["pin_coherence"]).name == ZERO_PAGE.name
+    assert not (tmp_path / "regressions" / "pending").exists()
+
+
+def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    never_reuse(monkeypatch)
+    (tmp_path / "regressions").mkdir()
+    for path in CORPUS.glob("*.json"):
+        shutil.copy(path, tmp_path / "regressions" / path.name)
+    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "400",
+                 "--root", str(tmp_path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert out["set_aside"] > 0
+    assert {Path(p).name for p in out["set_aside_by"]["pin_coherence"]} <= {PAGE_CACHE.name, ZERO_PAGE.name}
+    (finding,) = out["findings"]
+    assert finding["new"] and finding["explained_by"] == {}
+    assert finding["why_new"]["pin_coherence"].endswith(
+        "mainline, where no corpus file records pin_coherence failing")
+    assert list(finding["failures"]) == ["pin_coherence"]  # the property the corpus records failing on v6.1
+    assert len(finding["counterexample"]["ops"]) <= 3  # shrunk and reduced on its own
+    pending = list((tmp_path / "regressions" / "pending").glob("*.json"))
+    assert [p.name for p in pending] == [Path(out["findings"][0]["saved"]).name]
