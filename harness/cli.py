@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     kernels = sub.add_parser("kernels", help="list the kernel profiles and their switches")
     kernels.add_argument("--verbose", "-v", action="store_true", help="show what each step of the timeline changes")
     kernels.add_argument("--json", action="store_true")
+    kernels.add_argument("--markdown", action="store_true", help="the switch table, as the README carries it")
 
     hunt = sub.add_parser("hunt", help="search for a counterexample on one kernel profile")
     hunt.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
@@ -180,8 +181,12 @@ def cmd_kernels(args: argparse.Namespace) -> int:
             out.append(entry)
             previous = profile
         print(json.dumps({"profiles": out, "switches": {n: {"commit": s.commit, "release": s.release,
-                                                             "summary": s.summary} for n, s in SWITCHES.items()}},
+                                                             "summary": s.summary, "source": s.source}
+                                                         for n, s in SWITCHES.items()}},
                          indent=2))
+        return 0
+    if args.markdown:
+        sys.stdout.write(report.switches_markdown())
         return 0
     report.console().print(report.timeline_table(verbose=args.verbose))
     return 0

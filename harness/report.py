@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -148,18 +149,30 @@ def timeline_table(verbose: bool = False) -> Table:
                 on, off = changes_between(previous, profile)
                 # the commit of this step's change (a fix turning a bug off, a re-break), not the switch's own
                 lines += [f"+ {s.name} ({step.commit_of(s.name)}"
-                          f"{', ' + s.release if step.commit_of(s.name) == s.commit else ''}): {s.summary}" for s in on]
-                lines += [f"- {s.name} ({step.commit_of(s.name)}): {s.summary}" for s in off]
+                          f"{', ' + s.release if step.commit_of(s.name) == s.commit else ''}): {escape(s.summary)}"
+                          f"\n    [dim]source: {s.source}[/dim]" for s in on]
+                lines += [f"- {s.name} ({step.commit_of(s.name)}): {escape(s.summary)}\n    [dim]source: {s.source}[/dim]"
+                          for s in off]
             else:
                 lines += [f"+ {SWITCHES[n].name} ({SWITCHES[n].commit}, {SWITCHES[n].release})"
-                          for n in sorted(profile.switches)]
+                          f"\n    [dim]source: {SWITCHES[n].source}[/dim]" for n in sorted(profile.switches)]
             if step.note:
-                lines.append(f"[dim]{step.note}[/dim]")
+                lines.append(f"[dim]{escape(step.note)}[/dim]")
             table.add_row(profile.name, "\n".join(lines))
         else:
             table.add_row(profile.name, ", ".join(sorted(profile.switches)))
         previous = profile
     return table
+
+
+def switches_markdown() -> str:
+    """The switch table the README carries (between its switches markers), generated so that
+    README and code cannot drift apart: tests/test_switches.py compares them."""
+    rows = ["| switch | commit | release | source (file: function) | behaviour |", "|---|---|---|---|---|"]
+    for s in SWITCHES.values():
+        summary = s.summary.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | {s.commit} | {s.release} | {s.source} | {summary} |")
+    return "\n".join(rows) + "\n"
 
 
 def console(stderr: bool = False) -> Console:

@@ -235,3 +235,15 @@ def test_repetition_that_copies_every_time_is_not_applicable() -> None:
                            (G("get_user_pages", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"), repeat=1000),))
     run = run_scenario(scenario, "v5.9")
     assert run.not_applicable is not None and "repeat" in run.not_applicable
+
+
+def test_every_switch_names_its_source_and_the_readme_table_is_current() -> None:
+    from pathlib import Path
+
+    from harness.model.kernels import SWITCHES
+    from harness.report import switches_markdown
+
+    assert all(":" in s.source and "(" in s.source for s in SWITCHES.values()), "a switch without a source"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- switches:begin -->\n", 1)[1].split("<!-- switches:end -->", 1)[0]
+    assert block == switches_markdown(), "README switch table is stale: regenerate with gupharness kernels --markdown"

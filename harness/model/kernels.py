@@ -16,6 +16,9 @@ class Switch:
     commit: str
     release: str
     summary: str
+    #: where the behaviour lives in the kernel tree at that release: "file: function()", so a
+    #: reader can open the source next to the model
+    source: str = ""
 
 
 SWITCHES: dict[str, Switch] = {
@@ -23,85 +26,113 @@ SWITCHES: dict[str, Switch] = {
     for s in (
         Switch("foll_cow", "19be0eaffa3a", "v4.9",
                "Dirty COW fix: after GUP's own COW fault a forced write is accepted through a read-only PTE "
-               "only with FOLL_COW and a dirty PTE, instead of dropping FOLL_WRITE and retrying as a read"),
+               "only with FOLL_COW and a dirty PTE, instead of dropping FOLL_WRITE and retrying as a read",
+               source="mm/gup.c: can_follow_write_pte(), faultin_page()"),
         Switch("gup_refcount_overflow_guard", "8fde12ca79af", "v5.1",
                "CVE-2019-11487: GUP refuses a reference when the page's refcount is already negative "
                "(overflowed past INT_MAX): the slow path WARNs and fails with -ENOMEM (try_get_page, "
                "88b1a17dfc3e; later try_grab_page/try_grab_folio), GUP-fast WARNs and leaves the page to the "
                "slow path (try_get_compound_head, later try_get_folio). Before: get_page() unconditionally, "
-               "so the count could wrap all the way to zero and free a page still referenced"),
+               "so the count could wrap all the way to zero and free a page still referenced",
+               source="include/linux/mm.h: try_get_page(); mm/gup.c: follow_page_pte(), gup_pte_range()"),
         Switch("foll_longterm", "932f4a630a69", "v5.2",
-               "FOLL_LONGTERM exists (before: no long-term pin flag)"),
+               "FOLL_LONGTERM exists (before: no long-term pin flag)",
+               source="mm/gup.c: __gup_longterm_locked(), check_and_migrate_cma_pages()"),
         Switch("gup_fast_flags", "73b0140bf0fe", "v5.2",
                "get_user_pages_fast() takes FOLL flags instead of a write bool; any flag outside its mask "
-               "(FOLL_WRITE|FOLL_LONGTERM, later more) is refused with -EINVAL (before: only 'write' can be said)"),
+               "(FOLL_WRITE|FOLL_LONGTERM, later more) is refused with -EINVAL (before: only 'write' can be said)",
+               source="mm/gup.c: get_user_pages_fast()"),
         Switch("gup_fast_force", "f4000fdf435b", "v5.6",
-               "FOLL_FORCE joins the *_fast() flag mask (before: -EINVAL)"),
+               "FOLL_FORCE joins the *_fast() flag mask (before: -EINVAL)",
+               source="mm/gup.c: internal_get_user_pages_fast()"),
         Switch("foll_pin", "3faa52c03f44", "v5.7",
                "FOLL_PIN and pin_user_pages*() (API from eddb1c228f79, v5.6); a pin adds "
-               "GUP_PIN_COUNTING_BIAS (1024) to a small folio (3faa52c03f44)"),
+               "GUP_PIN_COUNTING_BIAS (1024) to a small folio (3faa52c03f44)",
+               source="mm/gup.c: pin_user_pages(), try_grab_page(); include/linux/mm.h: GUP_PIN_COUNTING_BIAS"),
         Switch("gup_cow_break", "17839856fd58", "v5.8",
-               "GUP in a COW mapping is treated as a write: COW is broken before a reference is taken"),
+               "GUP in a COW mapping is treated as a write: COW is broken before a reference is taken",
+               source="mm/gup.c: __get_user_pages(), gup_fast (should_force_cow_break)"),
         Switch("wp_reuse_refcount", "09854ba94c6a", "v5.9",
                "do_wp_page reuses an anon page only if its refcount is 1 (a pinned page is copied away from); "
-               "the forced COW break of 17839856fd58 is removed by a308c71bf1e6"),
+               "the forced COW break of 17839856fd58 is removed by a308c71bf1e6",
+               source="mm/memory.c: do_wp_page()"),
         Switch("fork_copy_pinned", "70e806e4e645", "v5.9",
                "fork copies a maybe-DMA-pinned page in a COW mapping for the child instead of sharing it, "
-               "once the mm has pinned (mm->has_pinned, 008cfe4418b3: set by slow GUP and GUP-fast alike)"),
+               "once the mm has pinned (mm->has_pinned, 008cfe4418b3: set by slow GUP and GUP-fast alike)",
+               source="mm/memory.c: copy_present_pte(), copy_present_page(); include/linux/mm.h: page_needs_cow_for_dma()"),
         Switch("longterm_requires_pin", "447f3e45c18a", "v5.10",
-               "FOLL_LONGTERM requires FOLL_PIN: get_user_pages*() with FOLL_LONGTERM get -EINVAL"),
+               "FOLL_LONGTERM requires FOLL_PIN: get_user_pages*() with FOLL_LONGTERM get -EINVAL",
+               source="mm/gup.c: is_valid_gup_flags()"),
         Switch("longterm_migrate_movable", "d1e153fea2a8", "v5.13",
                "FOLL_LONGTERM migrates ZONE_MOVABLE (not only CMA) pages out before pinning; zero page exempt "
-               "(9afaf30f7a1a)"),
+               "(9afaf30f7a1a)",
+               source="mm/gup.c: check_and_migrate_movable_pages(); include/linux/mm.h: is_pinnable_page()"),
         Switch("madv_populate", "4ca9b3859dac", "v5.14",
-               "MADV_POPULATE_READ/WRITE exist (before: madvise() refuses them)"),
+               "MADV_POPULATE_READ/WRITE exist (before: madvise() refuses them)",
+               source="mm/madvise.c: madvise_populate()"),
         Switch("foll_nofault", "55b8fe703bc5", "v5.16",
-               "FOLL_NOFAULT exists (and joins the *_fast() flag mask)"),
+               "FOLL_NOFAULT exists (and joins the *_fast() flag mask)",
+               source="mm/gup.c: faultin_page()"),
         Switch("wp_drain_local_lru", "d4c470970d45", "v5.18",
                "do_wp_page drains the local LRU batch before its refcount test, so a fresh page's batch "
-               "reference does not force a copy (before: the batch reference counts)"),
+               "reference does not force a copy (before: the batch reference counts)",
+               source="mm/memory.c: do_wp_page()"),
         Switch("pinnable_pageblock_cma", "1c563432588d", "v5.19-rc1",
-               "is_pinnable_page tests the pageblock migratetype: CMA or ISOLATE pageblocks are unpinnable"),
+               "is_pinnable_page tests the pageblock migratetype: CMA or ISOLATE pageblocks are unpinnable",
+               source="include/linux/mm.h: is_pinnable_page()"),
         Switch("zero_page_unpinnable", "1c563432588d", "v5.19-rc1",
                "BUG: the zero-page test slipped inside the negation of is_pinnable_page: the zero page is "
                "unpinnable and FOLL_LONGTERM loops forever on it (fixed by 034e5afad921; again in f25cbb7a95a2, "
-               "fixed by fcab34b433e2)"),
+               "fixed by fcab34b433e2)",
+               source="include/linux/mm.h: is_pinnable_page()"),
         Switch("anon_exclusive", "6c287605fd56", "v5.19-rc1",
                "PG_anon_exclusive: a R/O FOLL_PIN of a non-exclusive anon page unshares it first "
-               "(c89357e27f20, a7f226604170); pinned anon pages stay exclusive and fork copies them"),
+               "(c89357e27f20, a7f226604170); pinned anon pages stay exclusive and fork copies them",
+               source="mm/gup.c: follow_page_pte(); include/linux/mm.h: gup_must_unshare(); mm/memory.c: do_wp_page()"),
         Switch("force_write_exclusive_anon", "5535be309971", "v6.0",
                "FOLL_COW removed: a forced write through a read-only PTE only in a private, VM_MAYWRITE, !VM_WRITE "
-               "mapping and only on an exclusive anon page"),
+               "mapping and only on an exclusive anon page",
+               source="mm/gup.c: can_follow_write_pte()"),
         Switch("longterm_eagain", "24a95998e9ba", "v6.1",
                "check_and_migrate_movable_pages returns 0 (keep the pins) or -EAGAIN ('all pins dropped, re-pin "
-               "the range'); split into collect/migrate by 67e139b02d99"),
+               "the range'); split into collect/migrate by 67e139b02d99",
+               source="mm/gup.c: check_and_migrate_movable_pages(), __gup_longterm_locked()"),
         Switch("valid_gup_args", "d64e2dbc33a1", "v6.3",
                "is_valid_gup_args(): refused flag mixes make the pin_user_pages*() slow APIs return 0 "
-               "(before: -EINVAL)"),
+               "(before: -EINVAL)",
+               source="mm/gup.c: is_valid_gup_args()"),
         Switch("unshare_ro_longterm_cow", "84209e87c696", "v6.2",
-               "R/O FOLL_LONGTERM pins in COW mappings unshare non-anon pages too (zero page, page cache)"),
+               "R/O FOLL_LONGTERM pins in COW mappings unshare non-anon pages too (zero page, page cache)",
+               source="mm/internal.h: gup_must_unshare()"),
         Switch("odirect_pins", "b7c96963925f", "v6.5",
                "direct I/O pins user pages (bio_iov_iter_get_pages() uses iov_iter_extract_pages(): FOLL_PIN); "
-               "before it took FOLL_GET references, which the model's odirect callers do not represent"),
+               "before it took FOLL_GET references, which the model's odirect callers do not represent",
+               source="block/bio.c: bio_iov_iter_get_pages()"),
         Switch("zero_page_pin_uncounted", "c8070b787519", "v6.5",
                "pinning the zero page leaves its refcount alone; unpinning it is a no-op (before, every pin "
-               "added 1024 to the one shared page: about 2 million pins overflowed it)"),
+               "added 1024 to the one shared page: about 2 million pins overflowed it)",
+               source="mm/gup.c: try_grab_folio(), gup_put_folio()"),
         Switch("no_longterm_write_writeback", "8ac268436e6d", "v6.5",
-               "check_vma_flags refuses FOLL_LONGTERM|FOLL_WRITE on shared mappings of files that need writeback"),
+               "check_vma_flags refuses FOLL_LONGTERM|FOLL_WRITE on shared mappings of files that need writeback",
+               source="mm/gup.c: writable_file_mapping_allowed(), check_vma_flags()"),
         Switch("pin_special_pte_refused", "7196040e19ad", "v5.18",
                "follow_pfn_pte refuses FOLL_PIN on a PTE without a struct page as it does FOLL_GET (before: "
-               "-EEXIST, skipped and counted, the pages[] entry left unset: an invalid page pointer)"),
+               "-EEXIST, skipped and counted, the pages[] entry left unset: an invalid page pointer)",
+               source="mm/gup.c: follow_pfn_pte()"),
         Switch("special_pte_eexist", "65462462ffb2", "v5.18",
                "a PTE without a struct page fails a get/pin with -EEXIST when there is a pages array "
-               "(before: -EFAULT from follow_pfn_pte)"),
+               "(before: -EFAULT from follow_pfn_pte)",
+               source="mm/gup.c: follow_page_pte(), __get_user_pages()"),
         Switch("collect_isolated_only", "1aaf8c122918", "v6.14",
                "only unpinnable folios that could be isolated make the long-term check retry: one off the LRU "
                "(a driver's page, a folio another migration holds) stays long-term pinned (reverted by "
-               "517f496e1e61)"),
+               "517f496e1e61)",
+               source="mm/gup.c: collect_longterm_unpinnable_folios()"),
         Switch("drain_on_refcount", "98c6d259319e", "v6.17",
                "the long-term check drains the LRU batches when a folio has more references than mappings "
                "explain, not only when it is off the LRU (a batch reference with the LRU flag set made "
-               "migration fail with -ENOMEM)"),
+               "migration fail with -ENOMEM)",
+               source="mm/gup.c: collect_longterm_unpinnable_folios()"),
     )
 }
 
