@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
 
+    stats = sub.add_parser("stats", help="how often generated scenarios contain each interaction family")
+    stats.add_argument("--kernel", default="mainline", help="profile to generate for and run on (default: mainline)")
+    stats.add_argument("--examples", type=int, default=2000)
+    stats.add_argument("--seed", type=int, default=0)
+    stats.add_argument("--json", action="store_true")
+
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
     return parser
@@ -284,6 +290,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import collect, render
+
+    profile = get_profile(args.kernel)
+    if args.examples < 1:
+        raise UsageError("gupharness stats: --examples must be at least 1")
+    data = collect(profile, args.examples, args.seed)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        report.console().print(render(data))
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -292,6 +312,7 @@ COMMANDS = {
     "properties": cmd_properties,
     "conform": cmd_conform,
     "bench": cmd_bench,
+    "stats": cmd_stats,
 }
 
 
