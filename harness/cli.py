@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--kernel", default=None, help="a profile name, or 'all'; checks every property there "
                         "(default: the file's recorded expectation on every profile)")
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
+    replay.add_argument("--no-variants", action="store_true",
+                        help="do not also run each call through the other entry points that can make it")
     replay.add_argument("--json", action="store_true")
 
     bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
@@ -179,6 +181,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .regression import check, load
+    from .variants import VariantVerdict, check_variants
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
@@ -186,6 +189,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     con = report.console()
     failed = False
     out = []
+    variant_runs: list[tuple[str, list[VariantVerdict]]] = []
     for path, reg in regs:
         profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
         for profile in profiles:
@@ -193,6 +197,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             verdict = check(reg.scenario, profile, expected)
             ok = verdict.ok
             failed |= not ok
+            if not args.no_variants and not verdict.not_applicable:
+                variant_runs.append((path, check_variants(reg.scenario, profile, set(verdict.failures))))
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
                         "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
             if args.json:
@@ -210,9 +216,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
                     con.print(report.counterexample(verdict.run, verdict.failures))
+    if not args.no_variants:
+        failed |= _report_variants(variant_runs, out, None if args.json else con)
     if args.json:
         print(json.dumps(out, indent=2))
     return 1 if failed else 0
+
+
+def _report_variants(runs: list[tuple[str, list[Any]]], out: list[dict[str, Any]], con: Any) -> bool:
+    """The entry-point variants section of `replay`: True when a variant fails a property its
+    original satisfies on the same profile (a counterexample no file records: exit status 1)."""
+    total = sum(1 for _path, verdicts in runs for v in verdicts if not v.not_applicable)
+    bad = [(path, v) for path, verdicts in runs for v in verdicts if v.new_failures]
+    for path, v in bad:
+        out.append({"file": path, "kernel": v.profile, "variant": v.variant.label, "ok": False,
+                    "failures": sorted(v.failures), "new_failures": list(v.new_failures)})
+    if con is not None and runs:
+        con.print(f"[bold]entry-point variants[/bold] (each call through every other entry point that can make it): "
+                  f"{total} runs")
+        for path, v in bad:
+            for name in v.new_failures:
+                con.print(f"[red]VARIANT FAILS[/red] {path} on {v.profile}: {v.variant.label}: {name} fails where "
+                          f"the original holds: {v.failures[name]}")
+        if not bad:
+            con.print("[green]ok[/green] every variant holds wherever its original does")
+    return bool(bad)
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
