@@ -26,7 +26,7 @@ GUP_APIS = ("pin_user_pages", "get_user_pages", "pin_user_pages_fast", "get_user
 CALLER_APIS = sc.CALLER_APIS
 #: how often a call goes through a caller rather than a kernel API: entries of the API table
 #: are the kernel APIs KERNEL_WEIGHT times over, then each caller once (index 0 shrinks to the plain pin)
-KERNEL_WEIGHT = 3
+KERNEL_WEIGHT = 4
 #: flags a caller plausibly passes; FOLL_GET/FOLL_PIN from a caller are the invalid mixes
 #: every entry point, weighted as above (what `for_profile` narrows to what a profile had)
 ALL_APIS = GUP_APIS * KERNEL_WEIGHT + CALLER_APIS
@@ -36,19 +36,21 @@ RARE_FLAGS = ("FOLL_GET", "FOLL_PIN", "FOLL_NOFAULT", "FOLL_ANON")
 #: operation kinds, simplest (and most useful) first; a kind may repeat to weigh it. The
 #: "+" kinds are motifs: two or three operations that make one interaction family together
 #: (harness/families.py), which independent draws make rarely (their product of chances):
-#: a held call then a fork by its process ("+pin_fork"); a fork then a call on the pages now
-#: shared, in parent or child ("+fork_gup"); a call then a zap of its page by its process
-#: ("+gup_zap"); a fork, a call in the child, the child's exit ("+fork_gup_exit"). They come
-#: last in each table, so shrinking turns a motif into a single operation.
+#: a call then a CPU write by its process into its range ("+gup_write"); a held call then a
+#: fork by its process ("+pin_fork"), and then the holder's write ("+pin_fork_write"); a fork
+#: then a call on the pages now shared, in parent or child ("+fork_gup"); a call then a zap of
+#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit
+#: ("+fork_gup_exit"). They come last in each table, so shrinking turns a motif into a
+#: single operation.
+MOTIFS = ("+gup_write", "+pin_fork", "+fork_gup", "+gup_zap", "+pin_fork_write", "+fork_gup_exit")
 KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release", "dma_write", "cpu_read",
-         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read", "+pin_fork", "+fork_gup", "+gup_zap",
-         "+fork_gup_exit")
+         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read") + MOTIFS
 #: once a process has forked, the interactions live in what the two processes do to the pages
 #: they share: the holder writing, a device writing through a pin, a zap or exit dropping one
 #: side's mapping, a GUP in either process
 AFTER_FORK_KINDS = ("gup", "cpu_write", "madv_dontneed", "gup", "cpu_write", "dma_write", "exit", "release",
                     "madv_dontneed", "munmap", "cpu_read", "fork", "dma_write", "mprotect", "dma_read", "exit",
-                    "cpu_write", "+gup_zap")
+                    "cpu_write", "+gup_write", "+gup_zap")
 RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
 RACE_COUNT = st.integers(1, 2)
 
@@ -56,7 +58,7 @@ BOOL = st.booleans()
 KIND_INDEX = st.integers(0, len(KINDS) - 1)
 #: with the "fork" feature: gup, cpu_write, fork, exit and device writes come up more often still
 FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "dma_write", "fork", "cpu_write", "gup", "exit",
-                      "+pin_fork", "+fork_gup", "+fork_gup_exit")
+                      "+pin_fork", "+fork_gup", "+pin_fork_write", "+fork_gup_exit")
 FORK_KIND_INDEX = st.integers(0, len(FORK_KINDS) - 1)
 AFTER_FORK_INDEX = st.integers(0, len(AFTER_FORK_KINDS) - 1)
 RACE_INDEX = st.integers(0, len(RACES) - 1)
@@ -163,13 +165,13 @@ def call_start(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
 
 def target_page(draw: st.DrawFn, layout: tuple[sc.Vma, ...], touched: list[int],
                 shared: list[int] | None = None) -> int:
-    """The page an earlier call started at (most of the time), after a fork sometimes a page
-    the processes shared at the fork, otherwise any page of the layout."""
+    """The page an earlier call started at (most of the time), after a fork one time in four a
+    page the processes shared at the fork, otherwise any page of the layout."""
     where = draw(ONE_IN_FOUR) if touched or shared else 3
-    if where < 2 and touched:
-        return touched[-1 - draw(st.integers(0, len(touched) - 1))]
-    if where < 3 and shared:
+    if where == 2 and shared:
         return _pick(draw, shared)
+    if where < 3 and touched:
+        return touched[-1 - draw(st.integers(0, len(touched) - 1))]
     return call_start(draw, layout)
 
 
@@ -258,8 +260,15 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
         writable = [g for g in live if sc.writes_through(gups[g])]
         room = count - len(ops)
         op: sc.Op
-        if kind == "+pin_fork" and room >= 2:
-            fork(call().process)
+        if kind == "+gup_write" and room >= 2:
+            made = call()
+            ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
+            continue
+        if kind in ("+pin_fork", "+pin_fork_write") and room >= (2 if kind == "+pin_fork" else 3):
+            made = call()
+            fork(made.process)
+            if kind == "+pin_fork_write":
+                ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
             continue
         if kind in ("+fork_gup", "+fork_gup_exit") and room >= (2 if kind == "+fork_gup" else 3):
             fork(_process(draw, story))
