@@ -3,7 +3,10 @@
 Speed matters here: strategies are built once at import and composite functions draw
 primitive choices, instead of building fresh `st.builds`/`st.one_of` objects per example
 (which Hypothesis re-validates every time). Each choice lists its simplest value first, and
-operations aim at the pages earlier calls touched, where the interactions are.
+operations aim at the pages earlier calls touched, where the interactions are: a `Story`
+tracks the holder of the latest call, live processes and the pages shared at the latest fork,
+and MOTIFS draw the few multi-operation interactions (harness/families.py) that independent
+draws would make too rarely. `gupharness stats` shows how often each family comes up.
 """
 
 from __future__ import annotations
