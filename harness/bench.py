@@ -20,7 +20,7 @@ import attrs
 from rich.table import Table
 
 from .model.kernels import PROFILE_NAMES
-from .regression import load
+from .regression import RegressionError, load
 from .search import BUG_BUDGET, search
 
 
@@ -49,11 +49,19 @@ class BugResult:
         }
 
 
-def bugs(directory: str | Path = "regressions", all_profiles: bool = False) -> list[tuple[Path, str, str]]:
+def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
+         skip_broken: bool = False) -> list[tuple[Path, str, str]]:
     """(file, profile, property) for each recorded failure. By default one profile per file
     and property: the one where the fewest other files expect the same property to fail
-    (so the search there can only be finding this file's bug), the earliest on a tie."""
-    regs = {path: load(path) for path in sorted(Path(directory).glob("*.json"))}
+    (so the search there can only be finding this file's bug), the earliest on a tie.
+    `skip_broken` passes over files that do not load (pytest reports them on their own)."""
+    regs = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            regs[path] = load(path)
+        except RegressionError:
+            if not skip_broken:
+                raise
     found: list[tuple[Path, str, str]] = []
     for path, reg in regs.items():
         by_prop: dict[str, list[str]] = {}

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
+
+from rich.markup import escape
 
 from properties.registry import UnknownProperty
 
@@ -54,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-variants", action="store_true",
                         help="do not also run each call through the other entry points that can make it")
     replay.add_argument("--json", action="store_true")
+    replay.add_argument("--tap", action="store_true", help="KTAP output (one test per file and profile), for "
+                        "kernel CI systems")
 
     bisect = sub.add_parser("bisect", help="find where on the timeline a regression file's verdict changes")
     bisect.add_argument("file")
@@ -76,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
 
+    explore = sub.add_parser("explore", help="check every scenario of a bounded scope, shortest first")
+    explore.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
+    explore.add_argument("--scope", choices=("ci", "thorough"), default="ci",
+                         help="the layout and op vocabulary (ci: 1-page layouts of every kind, depth 2; thorough: "
+                              "private normal memory, depth 4, where every catalogued bug fits)")
+    explore.add_argument("--depth", type=int, default=None, help="operations per scenario (default: the scope's)")
+    explore.add_argument("--pages", type=int, default=None, help="pages in the VMA (default: the scope's)")
+    explore.add_argument("--property", action="append", dest="properties", help="only this property (repeatable)")
+    explore.add_argument("--max-runs", type=int, default=None, help="stop after this many scenario runs")
+    explore.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
+    explore.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    explore.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="write a regression file as a standalone C reproducer (kselftest style)")
+    export.add_argument("file")
+    export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")
+    export.add_argument("-o", "--output", default=None, help="write here instead of to stdout")
+
     stats = sub.add_parser("stats", help="how often generated scenarios contain each interaction family")
     stats.add_argument("--kernel", default="mainline", help="profile to generate for and run on (default: mainline)")
     stats.add_argument("--examples", type=int, default=2000)
@@ -88,20 +111,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .profiles import register
-    register()
+    """Run one command. Every way it can end is an exit status, never a traceback: 2 with one
+    line on stderr for bad input, 130 for Ctrl-C, a quiet exit when the reader of stdout went away."""
+    from .profiles import SettingsProfileError, keep_hypothesis_files_out_of_cwd, register
+
     try:
+        keep_hypothesis_files_out_of_cwd()
+        register()
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except UnknownProfile as exc:
-        print(f"gupharness: {exc}", file=sys.stderr)
-        return 2
-    except (UnknownProperty, RegressionError) as exc:
-        print(f"gupharness: {exc}", file=sys.stderr)
-        return 2
+        return _bad_input(str(exc))
+    except (UnknownProfile, UnknownProperty, RegressionError, SettingsProfileError) as exc:
+        return _bad_input(f"gupharness: {exc}")
+    except KeyboardInterrupt:
+        print("gupharness: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `gupharness ... | head`: the reader has gone; say nothing more, and keep Python's own
+        # flush at exit from raising again on the closed pipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _bad_input(message: str) -> int:
+    print(message.splitlines()[0] if message else "gupharness: bad input", file=sys.stderr)
+    return 2
+
+
+def writable_file(path: str, command: str, option: str) -> Path:
+    """Check before a long run that `path` can be written, so the run's results are not lost."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"gupharness {command}: {option} {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"gupharness {command}: {option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"gupharness {command}: {option} {path}: directory {parent} is not writable")
+    return target
+
+
+def writable_root(root: str, command: str) -> Path:
+    """--root must be a directory where regressions/pending can be created."""
+    path = Path(root)
+    if not path.is_dir():
+        raise UsageError(f"gupharness {command}: --root {root}: not a directory")
+    pending = path / "regressions" / "pending"
+    existing = next(p for p in (pending, pending.parent, path) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UsageError(f"gupharness {command}: --root {root}: {existing} is not a writable directory")
+    return path
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
@@ -132,7 +193,7 @@ def cmd_properties(args: argparse.Namespace) -> int:
         return 0
     con = report.console()
     for prop in PROPERTIES.values():
-        con.print(f"[bold]{prop.name}[/bold]: {prop.doc.strip()}\n")
+        con.print(f"[bold]{prop.name}[/bold]: {escape(prop.doc.strip())}\n")
     return 0
 
 
@@ -147,6 +208,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         get_property(name)
     if args.max_examples < 1:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
+    if not args.no_save:
+        writable_root(args.root, "hunt")
     result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
     saved = None
     if result.counterexample is not None and not args.no_save:
@@ -169,26 +232,28 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     con = report.console()
     if result.counterexample is None or result.run is None:
         con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
-                  f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
+                  f"({result.seconds:.2f} s): {escape(', '.join(result.properties))} hold")
         return 0
     con.print(report.counterexample(result.run, result.failures))
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
     if saved is not None:
-        con.print(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace")
+        con.print(escape(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace"))
     return 1
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .regression import check, load
+    from .tap import TapResult, ktap
     from .variants import VariantVerdict, check_variants
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
         get_profile(args.kernel)
     con = report.console()
-    failed = False
     out = []
+    tap: list[TapResult] = []
+    quiet = args.json or args.tap
     variant_runs: list[tuple[str, list[VariantVerdict]]] = []
     for path, reg in regs:
         profiles = PROFILE_NAMES if args.kernel in (None, "all") else (args.kernel,)
@@ -196,51 +261,66 @@ def cmd_replay(args: argparse.Namespace) -> int:
             expected = reg.expected_failures(profile) if args.kernel is None else frozenset()
             verdict = check(reg.scenario, profile, expected)
             ok = verdict.ok
-            failed |= not ok
             if not args.no_variants and not verdict.not_applicable:
                 variant_runs.append((path, check_variants(reg.scenario, profile, set(verdict.failures))))
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
                         "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable})
-            if args.json:
+            tap.append(TapResult(f"{path}::{profile}", ok, skip=verdict.not_applicable,
+                                 diagnostic=verdict.explain() if not ok else ""))
+            if quiet:
                 continue
             if verdict.not_applicable:
-                con.print(f"[dim]n/a[/dim] {path} on {profile}: {verdict.not_applicable}")
+                con.print(f"[dim]n/a[/dim] {escape(f'{path} on {profile}: {verdict.not_applicable}')}")
                 continue
             mark = "[green]ok[/green]" if ok else "[red]FAIL[/red]"
             what = ", ".join(f"{k} fails" for k in verdict.failures) or "all properties hold"
             expectation = "" if args.kernel is not None else f" (expected: {', '.join(sorted(expected)) or 'all hold'})"
-            con.print(f"{mark} {path} on {profile}: {what}{expectation}")
+            con.print(f"{mark} {escape(f'{path} on {profile}: {what}{expectation}')}")
             if not ok and args.kernel is None:
-                con.print(f"    {verdict.explain()}")
+                con.print(escape(f"    {verdict.explain()}"))
             if args.trace:
                 con.print(report.trace_view(verdict.run))
                 if verdict.failures:
                     con.print(report.counterexample(verdict.run, verdict.failures))
     if not args.no_variants:
-        failed |= _report_variants(variant_runs, out, None if args.json else con)
+        tap += _report_variants(variant_runs, out, None if quiet else con)
+    passed = sum(1 for r in tap if r.ok and not r.skip)
+    skipped = sum(1 for r in tap if r.skip)
+    failed = len(tap) - passed - skipped
     if args.json:
         print(json.dumps(out, indent=2))
+    elif args.tap:
+        print(ktap(tap), end="")
+    else:
+        # not applicable is neither a pass nor a failure: counted on its own
+        con.print(f"replay: {passed} passed, {failed} failed, {skipped} skipped (not applicable)")
     return 1 if failed else 0
 
 
-def _report_variants(runs: list[tuple[str, list[Any]]], out: list[dict[str, Any]], con: Any) -> bool:
-    """The entry-point variants section of `replay`: True when a variant fails a property its
-    original satisfies on the same profile (a counterexample no file records: exit status 1)."""
+def _report_variants(runs: list[tuple[str, list[Any]]], out: list[dict[str, Any]], con: Any) -> list[Any]:
+    """The entry-point variants section of `replay`: one failed result per variant that fails a
+    property its original satisfies on the same profile (a counterexample no file records, so
+    the exit status is 1)."""
+    from .tap import TapResult
+
     total = sum(1 for _path, verdicts in runs for v in verdicts if not v.not_applicable)
     bad = [(path, v) for path, verdicts in runs for v in verdicts if v.new_failures]
+    results = []
     for path, v in bad:
         out.append({"file": path, "kernel": v.profile, "variant": v.variant.label, "ok": False,
                     "failures": sorted(v.failures), "new_failures": list(v.new_failures)})
+        why = "; ".join(f"{name} fails where the original holds: {v.failures[name]}" for name in v.new_failures)
+        results.append(TapResult(f"{path}::{v.profile}::variant {v.variant.label}", False, diagnostic=why))
     if con is not None and runs:
         con.print(f"[bold]entry-point variants[/bold] (each call through every other entry point that can make it): "
                   f"{total} runs")
         for path, v in bad:
             for name in v.new_failures:
-                con.print(f"[red]VARIANT FAILS[/red] {path} on {v.profile}: {v.variant.label}: {name} fails where "
-                          f"the original holds: {v.failures[name]}")
+                con.print("[red]VARIANT FAILS[/red] " + escape(f"{path} on {v.profile}: {v.variant.label}: {name} "
+                                                              f"fails where the original holds: {v.failures[name]}"))
         if not bad:
             con.print("[green]ok[/green] every variant holds wherever its original does")
-    return bool(bad)
+    return results
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
@@ -268,6 +348,8 @@ def cmd_conform(args: argparse.Namespace) -> int:
     regs = [(path, load(path)) for path in args.files]
     if args.examples < 1:
         raise UsageError("gupharness conform: --examples must be at least 1")
+    if not args.no_save and not regs:
+        writable_root(args.root, "conform")
     avail = availability()
     if not avail.ok:
         raise UsageError(f"gupharness conform: the live kernel cannot be observed here: {avail.reason}")
@@ -297,7 +379,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
     else:
         con.print(render_report(result))
         if saved is not None:
-            con.print(f"saved: {saved}\nreplay: gupharness conform --file {saved}")
+            con.print(escape(f"saved: {saved}\nreplay: gupharness conform --file {saved}"))
     return 0 if result.ok else 1
 
 
@@ -307,6 +389,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UsageError("gupharness bench: --seeds must be at least 1")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.json_file:
+        writable_file(args.json_file, "bench", "--json")
+    if args.only is not None:
+        from .bench import bugs
+        if not any(args.only in path.name for path, _profile, _prop in bugs("regressions", args.all_profiles)):
+            raise UsageError(f"gupharness bench: --only {args.only}: no catalogued bug's file name contains it")
     data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only)
     con = report.console()
     con.print(render(data))
@@ -314,7 +404,88 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json_file:
         from .regression import save_json_atomic
         save_json_atomic(args.json_file, data)
-        con.print(f"written: {args.json_file}")
+        con.print(escape(f"written: {args.json_file}"))
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    import attrs as _attrs
+
+    from properties import get_property
+
+    from .explore import CI_SCOPE, THOROUGH_SCOPE, explore
+    from .regression import save_counterexample
+    from .serialize import to_data
+
+    profile = get_profile(args.kernel)
+    for name in args.properties or ():
+        get_property(name)
+    scope = CI_SCOPE if args.scope == "ci" else THOROUGH_SCOPE
+    if args.depth is not None:
+        if not 1 <= args.depth <= 8:
+            raise UsageError("gupharness explore: --depth must be between 1 and 8")
+        scope = _attrs.evolve(scope, depth=args.depth)
+    if args.pages is not None:
+        if not 1 <= args.pages <= 4:
+            raise UsageError("gupharness explore: --pages must be between 1 and 4")
+        scope = _attrs.evolve(scope, pages=args.pages)
+    if args.max_runs is not None and args.max_runs < 1:
+        raise UsageError("gupharness explore: --max-runs must be at least 1")
+    if not args.no_save:
+        writable_root(args.root, "explore")
+    result = explore(profile, scope, args.properties, max_runs=args.max_runs)
+    saved = None
+    if result.counterexample is not None and not args.no_save:
+        saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
+                                    f"gupharness explore --kernel {profile.name} --scope {args.scope}"
+                                    f" --depth {scope.depth}")
+    if args.json:
+        print(json.dumps({
+            "kernel": profile.name, "scope": scope.describe(), "properties": list(result.properties),
+            "runs": result.runs, "states": result.states, "seconds": round(result.seconds, 3),
+            "complete": result.complete,
+            "levels": [_attrs.asdict(level) for level in result.levels],
+            "failures": result.failures,
+            "counterexample": to_data(result.counterexample) if result.counterexample else None,
+            "saved": str(saved) if saved else None,
+        }, indent=2))
+        return 1 if result.counterexample else 0
+    con = report.console()
+    con.print(escape(f"scope: {scope.describe()}"))
+    for level in result.levels:
+        con.print(f"depth {level.depth}: {level.runs} scenarios run, {level.states} new distinct states "
+                  f"({level.seconds:.2f} s)")
+    con.print(f"{result.runs} scenarios run, {result.states} distinct states, {result.seconds:.2f} s")
+    if result.counterexample is None or result.run is None:
+        if result.complete:
+            con.print(f"[green]no violation within scope[/green] on {profile.name}: "
+                      f"{escape(', '.join(result.properties))} hold for every scenario of the scope")
+        else:
+            con.print(f"[yellow]stopped after {result.runs} runs[/yellow] (--max-runs): nothing proved")
+        return 0
+    con.print(report.counterexample(result.run, result.failures,
+                                    title=f"minimal counterexample on {profile.name} "
+                                          f"({len(result.counterexample.ops)} ops)"))
+    if saved is not None:
+        con.print(escape(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace"))
+    return 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export_c
+    from .regression import load
+
+    reg = load(args.file)
+    if args.output is not None:
+        writable_file(args.output, "export", "-o")
+    try:
+        text = export_c(reg, args.file)
+    except ExportError as exc:
+        raise UsageError(f"gupharness export: {args.file}: {exc}") from None
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
     return 0
 
 
@@ -340,6 +511,8 @@ COMMANDS = {
     "properties": cmd_properties,
     "conform": cmd_conform,
     "bench": cmd_bench,
+    "explore": cmd_explore,
+    "export": cmd_export,
     "stats": cmd_stats,
 }
 

@@ -381,7 +381,7 @@ def render_comparison(comparison: Comparison) -> RenderableType:
     table.add_column("kernel pages")
     for step in comparison.steps:
         style = "" if step.agree else "on grey15"
-        table.add_row("" if step.op == LAYOUT else str(step.op), step.description,
+        table.add_row("" if step.op == LAYOUT else str(step.op), Text(step.description),
                       _result_text(step.model, step.kernel), _result_text(step.kernel, step.model),
                       _pages_text(step.model, step.kernel), _pages_text(step.kernel, step.model), style=style)
     shown = {s.op for s in comparison.steps}

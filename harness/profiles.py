@@ -9,28 +9,66 @@
 Choose with HYPOTHESIS_PROFILE=name (or pytest's --hypothesis-profile=name).
 
 Sharing the example database between machines (so a failure one CI worker found is
-replayed first by the others): GUPHARNESS_DB=/shared/dir uses a directory database there,
-GUPHARNESS_REDIS=redis://host:6379/0 Hypothesis' Redis database (pip install
-'hypothesis[redis]'). Either also applies to the ci profile, which then runs randomized
-(Hypothesis keeps no database for derandomized runs).
+replayed first by the others), with Hypothesis' own database classes: GUPHARNESS_DB=/shared/dir
+(a DirectoryBasedExampleDatabase, e.g. on a shared volume or restored from a CI cache) or
+GUPHARNESS_REDIS=redis://host:6379/0 (a RedisExampleDatabase; pip install 'hypothesis[redis]').
+The shared database is multiplexed with the local one (MultiplexedDatabase), so failures are
+also kept locally; GUPHARNESS_DB_READONLY=1 wraps the shared one in a ReadOnlyDatabase (for
+pull requests: replay what main found, never write to it). Either also applies to the ci
+profile, which then runs randomized (Hypothesis keeps no database for derandomized runs).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.configuration import set_hypothesis_home_dir, storage_directory
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    MultiplexedDatabase,
+    ReadOnlyDatabase,
+)
+from hypothesis.errors import InvalidArgument
+
+PROFILE_NAMES = ("dev", "ci", "thorough")
+
+
+class SettingsProfileError(ValueError):
+    """The environment asks for a settings profile or database this machine cannot give."""
 
 
 def shared_database() -> ExampleDatabase | None:
     if os.environ.get("GUPHARNESS_REDIS"):
-        import redis  # type: ignore[import-not-found]
-        from hypothesis.extra.redis import RedisExampleDatabase
-        return RedisExampleDatabase(redis.Redis.from_url(os.environ["GUPHARNESS_REDIS"]))
-    if os.environ.get("GUPHARNESS_DB"):
-        return DirectoryBasedExampleDatabase(os.environ["GUPHARNESS_DB"])
-    return None
+        try:
+            import redis  # type: ignore[import-not-found]
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError:
+            raise SettingsProfileError("GUPHARNESS_REDIS is set but the redis package is not installed "
+                                       "(pip install 'hypothesis[redis]')") from None
+        try:
+            client = redis.Redis.from_url(os.environ["GUPHARNESS_REDIS"])
+        except ValueError as exc:
+            raise SettingsProfileError(f"GUPHARNESS_REDIS: {exc}") from None
+        shared: ExampleDatabase = RedisExampleDatabase(client)
+    elif os.environ.get("GUPHARNESS_DB"):
+        shared = DirectoryBasedExampleDatabase(os.environ["GUPHARNESS_DB"])
+    else:
+        return None
+    if os.environ.get("GUPHARNESS_DB_READONLY", "") not in ("", "0"):
+        shared = ReadOnlyDatabase(shared)
+    local = DirectoryBasedExampleDatabase(_local_examples())
+    return MultiplexedDatabase(local, shared)
+
+
+def _local_examples() -> Path:
+    """Where Hypothesis keeps this machine's examples (its own storage directory)."""
+    try:
+        return storage_directory("examples", intent_to_write=False).path
+    except TypeError:  # Hypothesis before the intent_to_write argument
+        return storage_directory("examples").path
 
 
 def register() -> None:
@@ -43,4 +81,20 @@ def register() -> None:
     settings.register_profile("ci", max_examples=150, print_blob=True, derandomize=shared is None,
                               **({"database": None} | common))
     settings.register_profile("thorough", max_examples=2000, **common)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+    chosen = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    try:
+        settings.load_profile(chosen)
+    except InvalidArgument:
+        raise SettingsProfileError(f"HYPOTHESIS_PROFILE={chosen}: unknown settings profile "
+                                   f"(known: {', '.join(PROFILE_NAMES)})") from None
+
+
+def keep_hypothesis_files_out_of_cwd() -> None:
+    """The command line keeps Hypothesis' own files (the example database) in the user's cache
+    directory, not in `.hypothesis/` wherever it happens to run; HYPOTHESIS_STORAGE_DIRECTORY or
+    GUPHARNESS_DB choose another place. pytest keeps Hypothesis' default (`.hypothesis/` at the root)."""
+    home = os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+    if not home:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        home = str(Path(cache) / "gupharness" / "hypothesis")
+    set_hypothesis_home_dir(home)

@@ -15,13 +15,56 @@ from typing import Any
 import pytest
 
 from .model.kernels import PROFILE_NAMES
-from .regression import PENDING, Regression, RegressionError, check, load
+from .regression import Regression, RegressionError, check, load
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix == ".json" and file_path.parent.name == "regressions" and PENDING not in file_path.parts:
+    """Corpus files: *.json directly in a corpus directory (ini `gup_corpus`, default
+    `regressions`; pending/ below it is not collected), and any regression file named
+    explicitly on the command line (e.g. a fresh counterexample in regressions/pending/)."""
+    if file_path.suffix != ".json":
+        return None
+    config = parent.config
+    if file_path.parent.resolve() in _corpus_dirs(config) or file_path.resolve() in _named_files(config):
         return RegressionFile.from_parent(parent, path=file_path)
     return None
+
+
+def _corpus_dirs(config: pytest.Config) -> set[Path]:
+    return {(config.rootpath / d).resolve() for d in config.getini("gup_corpus")}
+
+
+def _named_files(config: pytest.Config) -> set[Path]:
+    named = set()
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+        if path.suffix == ".json":
+            named.add(path.resolve())
+    return named
+
+
+#: seconds one corpus item may run before it fails alone (the step budget ends model loops
+#: long before this; the bound is for a file that is merely huge)
+DEFAULT_ITEM_TIMEOUT = 60.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("gup_corpus", "directories whose *.json files are regression files (relative to the rootdir)",
+                  type="args", default=["regressions"])
+    parser.addini("gup_corpus_timeout", "seconds one regression-file item may run before it fails alone",
+                  default=str(DEFAULT_ITEM_TIMEOUT))
+    parser.addini("gup_kernels", "kernel profiles to replay regression files on (default: every profile)",
+                  type="args", default=[])
+
+
+def corpus_profiles(config: pytest.Config) -> tuple[str, ...]:
+    chosen = tuple(config.getini("gup_kernels"))
+    unknown = [name for name in chosen if name not in PROFILE_NAMES]
+    if unknown:
+        raise pytest.UsageError(f"gup_kernels: unknown kernel profile {unknown[0]!r} "
+                                f"(known: {', '.join(PROFILE_NAMES)})")
+    return chosen or PROFILE_NAMES
 
 
 class RegressionFileError(Exception):
@@ -33,17 +76,41 @@ class RegressionFile(pytest.File):
         try:
             reg = load(self.path)
         except RegressionError as exc:
-            raise RegressionFileError(str(exc)) from None
-        for profile in PROFILE_NAMES:
-            yield RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
-        yield VariantsItem.from_parent(self, name="variants", regression=reg)
+            # one failing item, not a collection error: the rest of the suite still runs
+            yield BrokenFileItem.from_parent(self, name="load", message=str(exc))
+            return
+        timeout = float(self.config.getini("gup_corpus_timeout"))
+        items: list[_CorpusItem] = [RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
+                                    for profile in corpus_profiles(self.config)]
+        items.append(VariantsItem.from_parent(self, name="variants", regression=reg,
+                                              profiles=corpus_profiles(self.config)))
         if reg.live:
-            yield LiveItem.from_parent(self, name="live", regression=reg)
+            live = LiveItem.from_parent(self, name="live", regression=reg)
+            live.add_marker(pytest.mark.live)
+            items.append(live)
+        for item in items:
+            # "signal": the item fails alone; the thread method would end the whole run
+            item.add_marker(pytest.mark.timeout(timeout, method="signal"))
+            yield item
+
+
+class BrokenFileItem(pytest.Item):
+    """A regression file that cannot be loaded: reported as one failing item with one line."""
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        raise RegressionFileError(self.message)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, RegressionFileError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)  # type: ignore[return-value]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::load"
 
 
 class RegressionMismatch(AssertionError):
@@ -73,6 +140,10 @@ class RegressionItem(_CorpusItem):
 
     def runtest(self) -> None:
         verdict = check(self.regression.scenario, self.profile, self.regression.expected_failures(self.profile))
+        self.user_properties += [("kernel", self.profile), ("failing", ",".join(sorted(verdict.failures)))]
+        if verdict.not_applicable:
+            # its own verdict: nothing was checked, so it is not a pass
+            pytest.skip(f"not applicable on {self.profile}: {verdict.not_applicable}")
         if not verdict.ok:
             raise RegressionMismatch(f"{self.regression.title}\n{verdict.explain()}\n"
                                      f"replay: gupharness replay {self.path} --kernel {self.profile} --trace")
@@ -80,13 +151,17 @@ class RegressionItem(_CorpusItem):
 
 class VariantsItem(_CorpusItem):
     """Each call through every other entry point that can make it (harness/variants.py): no
-    variant may fail a property its original satisfies, on any profile."""
+    variant may fail a property its original satisfies, on any of the profiles."""
+
+    def __init__(self, *, profiles: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.profiles = profiles
 
     def runtest(self) -> None:
         from .variants import check_variants
 
         problems = []
-        for profile in PROFILE_NAMES:
+        for profile in self.profiles:
             original = check(self.regression.scenario, profile)
             if original.not_applicable:
                 continue

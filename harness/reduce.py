@@ -106,6 +106,8 @@ def _simpler_op(op: sc.Op) -> Iterator[sc.Op]:
             yield attrs.evolve(op, pages=op.pages - 1)
         if op.process:
             yield attrs.evolve(op, process=0)
+        if op.repeat > 1:
+            yield attrs.evolve(op, repeat=1)
     elif isinstance(op, (sc.MadvDontneed, sc.Munmap, sc.Mprotect)) and op.pages > 1:
         yield attrs.evolve(op, pages=1)
     if isinstance(op, sc.Mprotect) and op.prot != "rw":

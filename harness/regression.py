@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from .run import Run, run_scenario
 from .serialize import ScenarioFormatError, from_data, to_data
 
 FORMAT_VERSION = 1
+#: a regression file is a small hand-readable JSON document; anything larger is refused unread
+MAX_FILE_BYTES = 1 << 20
 PENDING = "pending"
 
 
@@ -56,9 +59,14 @@ class Regression:
 def load(path: str | Path) -> Regression:
     path = Path(path)
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RegressionError(f"{path}: {size} bytes, larger than a regression file may be ({MAX_FILE_BYTES})")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegressionError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RegressionError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -181,12 +189,70 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "counterexample"
 
 
+TMP_PREFIX = ".tmp-"
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete what interrupted saves left behind: temporary files whose writer is gone.
+
+    A temporary file is named `.tmp-<pid>-...json`; while that process lives, it may still be
+    linking the file into place, so only files of dead processes (or of an unknown writer
+    older than an hour) are removed."""
+    removed = []
+    for path in directory.glob(f"{TMP_PREFIX}*.json"):
+        pid_text = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        try:
+            if pid_text.isdigit():
+                if _process_alive(int(pid_text)):
+                    continue
+            elif time.time() - path.stat().st_mtime < 3600:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue  # another cleaner got there first
+        removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _same_counterexample(path: Path, reg: Regression) -> bool:
+    """Is the file at `path` this counterexample (same scenario and expectations), whoever found it?"""
+    try:
+        existing = load(path)
+    except RegressionError:
+        return False
+    return existing.scenario == reg.scenario and existing.expect == reg.expect and existing.live == reg.live
+
+
+def find_same_counterexample(directory: Path, reg: Regression) -> Path | None:
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("*.json")):
+        if _same_counterexample(path, reg):
+            return path
+    return None
+
+
 def save_new(directory: str | Path, stem: str, reg: Regression) -> Path:
-    """Write `reg` atomically under a name that does not exist yet; never overwrite."""
+    """Write `reg` atomically under a name that does not exist yet; never overwrite. The same
+    counterexample found again (by another seed, worker or profile) is the file already there."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
+    already = find_same_counterexample(directory, reg)
+    if already is not None:
+        return already
     text = dumps(reg)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
@@ -197,8 +263,8 @@ def save_new(directory: str | Path, stem: str, reg: Regression) -> Path:
             try:
                 os.link(tmp, target)  # atomic, and fails instead of replacing an existing file
             except FileExistsError:
-                if target.read_text() == text:
-                    return target  # the same counterexample was saved before
+                if _same_counterexample(target, reg):
+                    return target  # saved meanwhile by a concurrent search
                 continue
             return target
         raise RegressionError(f"{directory}: too many files named {stem}-N.json")

@@ -52,7 +52,7 @@ def ops_table(run: Run) -> Table:
             shown = Text("done")
         else:
             shown = Text(format_result(result.result))
-        table.add_row(str(index), describe_op(op), shown)
+        table.add_row(str(index), Text(describe_op(op)), shown)  # Text: "[...]" in an op is not markup
     return table
 
 

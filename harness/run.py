@@ -8,21 +8,25 @@ the final state.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import attrs
 
 from . import scenario as sc
 from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
+from .model.bug import KernelBug
 from .model.callers import CALLERS, call_api, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import gup_put_folio
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
-from .model.memory import Folio
+from .model.memory import Folio, wrap_refcount
 from .model.mm import MM, is_cow_mapping
 from .model.trace import Event
 from .observe import PageObservation, StepObservation
+from .repeat import MAX_REAL_REPETITIONS, Step, refcounts, shape
 
 
 @attrs.frozen
@@ -38,7 +42,7 @@ class Grab:
     #: the page's placement when it was returned
     zone: str
     migratetype: str
-    #: the folio was referenced (refcount > 0, not freed) when the call returned it
+    #: the folio was referenced (refcount not 0, not freed) when the call returned it
     live: bool = True
 
 
@@ -124,6 +128,10 @@ class Run:
     not_applicable: str | None = None
     snapshots: list[Snapshot] = attrs.field(factory=list)
     writes: list[Write] = attrs.field(factory=list)
+    #: a BUG the run reached (the task dies there: the run ends, like a livelock)
+    bug: KernelBug | None = None
+    #: canonical fingerprint of the machine before the final release (run_scenario(final_state=True))
+    final_state: Hashable | None = None
 
     def events_of(self, result: OpResult) -> list[Event]:
         return self.trace[result.events[0]:result.events[1]]
@@ -134,7 +142,9 @@ class NotApplicable(Exception):
 
 
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
-                 trace: bool = True) -> Run:
+                 trace: bool = True, final_state: bool = False) -> Run:
+    """Run `scenario`; with `final_state`, also fingerprint the machine after the last op and
+    before anything held is released (harness/state.py), for the explorer's de-duplication."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     k = Kernel(profile=profile)
@@ -149,6 +159,7 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     observations: list[StepObservation] = []
     _, previous = observe(k, scenario.span, None)
     livelock: Livelock | None = None
+    bug: KernelBug | None = None
     not_applicable: str | None = None
     snapshots: list[Snapshot] = []
     for index, op in enumerate(scenario.ops):
@@ -161,6 +172,11 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             livelock = exc
             result.events = (start, len(k.trace.events))
             break
+        except KernelBug as exc:
+            bug = exc
+            k.trace("bug", str(exc))
+            result.events = (start, len(k.trace.events))
+            break
         except NotApplicable as exc:
             result.not_applicable = not_applicable = str(exc)
             result.events = (start, len(k.trace.events))
@@ -170,9 +186,14 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
         now, previous = observe(k, scenario.span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
-    executor.release_all()
+    state = None
+    if final_state and livelock is None and not_applicable is None and bug is None:
+        from .state import fingerprint
+        state = fingerprint(k, executor.held, executor.held_meta, executor.detached, executor.held_times)
+    if bug is None:  # after a BUG the state is not one to tidy up
+        executor.release_all()
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable, snapshots, executor.writes)
+               held_at_end, baseline, not_applicable, snapshots, executor.writes, bug, state)
 
 
 class _Executor:
@@ -182,6 +203,10 @@ class _Executor:
         self.results: list[OpResult] = []
         #: op index -> (pages held, FOLL_PIN or FOLL_GET)
         self.held: dict[int, list[Folio]] = {}
+        #: op index -> per held entry: how many times it is held (Gup.repeat), and its page
+        #: offset in the call's range (entry i is page i unless repetitions returned other pages)
+        self.held_times: dict[int, list[int]] = {}
+        self.held_offsets: dict[int, list[int]] = {}
         self.held_kind: dict[int, FOLL] = {}
         #: op index -> (process, first address, FOLL flags) of what it holds
         self.held_meta: dict[int, tuple[int, int, FOLL]] = {}
@@ -197,7 +222,8 @@ class _Executor:
     def execute(self, index: int, op: sc.Op, result: OpResult) -> None:
         k = self.k
         self.current_op = index
-        k.trace("op", f"op {index}: {describe_op(op)}")
+        if k.trace.enabled:  # rendering the op costs more than running it: only when recorded
+            k.trace("op", f"op {index}: {describe_op(op)}")
         k.trace.depth += 1
         try:
             self._execute(index, op, result)
@@ -215,16 +241,19 @@ class _Executor:
             pages = self.held.pop(op.of, [])
             kind = self.held_kind.pop(op.of, FOLL.PIN)
             self.held_meta.pop(op.of, None)
-            for folio in pages:
-                gup_put_folio(k, folio, kind)
+            self.held_offsets.pop(op.of, None)
+            times = self.held_times.pop(op.of, [1] * len(pages))
+            for folio, n in zip(pages, times):
+                gup_put_folio(k, folio, kind, n)
             result.result = len(pages)
             return
         if isinstance(op, (sc.DmaWrite, sc.DmaRead)):
             pages = self.held.get(op.of, [])
-            if op.index >= len(pages):
+            offsets = self.held_offsets.get(op.of, [])
+            if op.index not in offsets:
                 result.result = -Errno.EFAULT
                 return
-            folio = pages[op.index]
+            folio = pages[offsets.index(op.index)]
             if isinstance(op, sc.DmaWrite):
                 folio.data = k.new_token()
                 folio.dirty = True
@@ -283,9 +312,13 @@ class _Executor:
             result.flags = flags
             result.result = populate(k, mm, op.start, op.pages, flags)
             return
+        if op.repeat > 1:
+            self._gup_repeated(index, op, result, mm, flags)
+            return
         pages: list[Folio] = []
-        k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
-                + (f" for {caller.name}" if caller.name != caller.api else ""))
+        if k.trace.enabled:
+            k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
+                    + (f" for {caller.name}" if caller.name != caller.api else ""))
         k.trace.depth += 1
         try:
             ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
@@ -313,6 +346,8 @@ class _Executor:
             ret = caller.short_error
         elif ret > 0 and caller.holds:
             self.held[index] = pages[:ret]
+            self.held_times[index] = [1] * ret
+            self.held_offsets[index] = list(range(ret))
             self.held_kind[index] = kind
             self.held_meta[index] = (mm.pid, op.start, flags | kind)
             # Racing zaps ran before this call's pins were registered: the user removed those
@@ -326,6 +361,94 @@ class _Executor:
         if ret <= 0 and caller.error is not None:
             ret = caller.error
         result.result = ret
+
+    def _gup_repeated(self, index: int, op: sc.Gup, result: OpResult, mm: MM, flags: FOLL) -> None:
+        """The same holding call `op.repeat` times (see harness/repeat.py): for real until the
+        state is steady, then identical repetitions in bulk. Stops at the first repetition that
+        does not return the whole range; it keeps what it got, except that io_uring's
+        registration fails as a whole (every buffer of it is unpinned)."""
+        k = self.k
+        caller = CALLERS[op.api]
+        kind = FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
+        result.flags = flags | kind
+        done = real = 0
+        previous: Step | None = None
+        ret = 0
+        while done < op.repeat:
+            shape_before, refs_before = shape(k), refcounts(k)
+            pages: list[Folio] = []
+            k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
+                    + (f" for {caller.name}" if caller.name != caller.api else "")
+                    + f", repetition {done + 1} of {op.repeat}")
+            k.trace.depth += 1
+            try:
+                ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, None)
+            finally:
+                k.trace.depth -= 1
+            real += 1
+            got = pages[:max(ret, 0)]
+            result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(got))
+            if ret != op.pages and caller.all_or_nothing:
+                k.trace("call", f"{caller.name}: repetition {done + 1} got {ret}: the registration fails, "
+                                "every buffer of it is unpinned")
+                for folio in got:
+                    gup_put_folio(k, folio, kind)
+                self._release_op(index)
+                ret = -Errno.EFAULT if ret >= 0 else ret
+                break
+            entries = self._hold(index, mm.pid, op.start, flags | kind, got)
+            if ret != op.pages:
+                break
+            done += 1
+            step = Step.between(k, shape_before, refs_before, got)
+            if step.repeats(previous):
+                n = step.room(k, op.repeat - done)
+                if n:
+                    step.apply(k, n)
+                    for entry in entries:
+                        self.held_times[index][entry] += n
+                    done += n
+                    k.trace("repeat", f"{n} more identical repetition(s) added arithmetically: "
+                            + ", ".join(f"pfn {pfn} ref +{n * d} -> {k.mem.folios[pfn].refcount}"
+                                        for pfn, d in step.deltas))
+                    # the next repetition crosses a threshold: make it, and the one after, for real
+                    previous = None
+                    continue
+            elif real >= MAX_REAL_REPETITIONS and done < op.repeat:
+                raise NotApplicable(f"repeat: the call still changes more than reference counts after "
+                                    f"{real} repetitions (e.g. it copies a new page each time); the model adds "
+                                    "up identical repetitions only")
+            previous = step
+        result.result = ret
+
+    def _hold(self, index: int, pid: int, start: int, flags: FOLL, pages: list[Folio]) -> list[int]:
+        """Register one more holding of `pages` by op `index`; returns the entries it counted on."""
+        if not pages:
+            return []
+        if index not in self.held:
+            kind = FOLL.PIN if flags & FOLL.PIN else FOLL.GET
+            self.held[index], self.held_times[index], self.held_offsets[index] = [], [], []
+            self.held_kind[index] = kind
+            self.held_meta[index] = (pid, start, flags)
+        held, times, offsets = self.held[index], self.held_times[index], self.held_offsets[index]
+        entries = []
+        for offset, folio in enumerate(pages):
+            entry = next((e for e in range(len(held)) if offsets[e] == offset and held[e] is folio), None)
+            if entry is None:
+                held.append(folio)
+                times.append(0)
+                offsets.append(offset)
+                entry = len(held) - 1
+            times[entry] += 1
+            entries.append(entry)
+        return entries
+
+    def _release_op(self, index: int) -> None:
+        for folio, n in zip(self.held.pop(index, []), self.held_times.pop(index, [])):
+            gup_put_folio(self.k, folio, self.held_kind[index], n)
+        self.held_kind.pop(index, None)
+        self.held_meta.pop(index, None)
+        self.held_offsets.pop(index, None)
 
     def _record_write(self, process: int, addr: int, folio: Folio, via: str, through_get: bool = False) -> None:
         mm = self.k.mms[process]
@@ -345,8 +468,8 @@ class _Executor:
         for op, (pid, first, _flags) in self.held_meta.items():
             if pid != process:
                 continue
-            for i in range(len(self.held[op])):
-                if start <= first + i < end:
+            for i, offset in enumerate(self.held_offsets[op]):
+                if start <= first + offset < end:
                     self.detached.add((op, i))
 
     def snapshot(self, after: int) -> Snapshot:
@@ -356,10 +479,10 @@ class _Executor:
         pins: dict[int, int] = {}
         for op, pages in self.held.items():
             pid, first, flags = self.held_meta[op]
-            for i, folio in enumerate(pages):
+            for i, (folio, times, offset) in enumerate(zip(pages, self.held_times[op], self.held_offsets[op])):
                 pin = bool(flags & FOLL.PIN)
-                (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + 1
-                held.append(Held(op, pid, first + i, folio.pfn, pin, bool(flags & FOLL.WRITE),
+                (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + times
+                held.append(Held(op, pid, first + offset, folio.pfn, pin, bool(flags & FOLL.WRITE),
                                  bool(flags & FOLL.LONGTERM), (op, i) in self.detached))
         maps: dict[tuple[int, int], int] = {}
         dangling = []
@@ -371,9 +494,11 @@ class _Executor:
                 if pte.folio.freed:
                     dangling.append((mm.pid, addr, pte.pfn))
         counted = k.has("zero_page_pin_uncounted")
+        # the holders' count as the kernel's 32-bit atomic_t holds it (a count that overflowed
+        # is explained modulo 2**32; the overflow itself is the guards' business)
         accounting = tuple(
-            (f.pfn, f.refcount, explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0),
-                                                   zero_pins_counted=not counted))
+            (f.pfn, f.refcount, wrap_refcount(explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0),
+                                                                 zero_pins_counted=not counted)))
             for f in k.mem.live()
         )
         return Snapshot(after, tuple(held), maps, accounting, tuple(dangling))
@@ -381,8 +506,8 @@ class _Executor:
     def release_all(self) -> None:
         """What a process exit or driver teardown does: every remaining pin/reference goes."""
         for index in sorted(self.held):
-            for folio in self.held[index]:
-                gup_put_folio(self.k, folio, self.held_kind[index])
+            for folio, times in zip(self.held[index], self.held_times[index]):
+                gup_put_folio(self.k, folio, self.held_kind[index], times)
         self.held.clear()
 
 
@@ -404,7 +529,7 @@ def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     vma = mm.find_vma(addr)
     cow = vma is not None and is_cow_mapping(vma.flags)
     return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
-                live=not folio.freed and folio.refcount > 0)
+                live=not folio.freed and folio.refcount != 0)  # negative: overflowed, still referenced
 
 
 def _names(flags: FOLL) -> str:
@@ -450,6 +575,8 @@ def describe_op(op: sc.Op) -> str:
         if key == "interleave" and not value:
             continue
         if key == "process" and value == 0:
+            continue
+        if key == "repeat" and value == 1:
             continue
         if key == "flags":
             value = "|".join(value) if value else "0"

@@ -72,6 +72,13 @@ def writes_through(op: Gup) -> bool:
     return "FOLL_WRITE" in op.flags or op.api in WRITING_CALLERS
 
 
+#: callers that keep what they got after the call returns, so repeating the call piles up
+#: references on the same pages: the kernel APIs, io_uring buffers, vmsplice pipes
+HOLDING_APIS = KERNEL_APIS + ("io_uring_register_buffers", "vmsplice")
+#: bound on Gup.repeat: enough to wrap a 32-bit refcount all the way round with FOLL_GET
+#: references (2**32), checked before anything runs
+MAX_REPEAT = 1 << 32
+
 #: GUP retry points at which an Interleave operation can run (see Gup.interleave).
 RETRY_POINTS = ("after_fault",)
 
@@ -111,6 +118,12 @@ class Gup:
     #: looked up again): how a race such as Dirty COW becomes a plain, shrinkable scenario.
     interleave: tuple[Op, ...] = ()
     process: int = 0
+    #: the same call made this many times in a row, each keeping what it got (vmsplice with
+    #: `repeat` iovecs of the same range, io_uring registering the same buffer `repeat` times,
+    #: a driver pinning the same user buffer again and again). The runner adds the
+    #: references of identical repetitions arithmetically, so the 2**31 of a refcount overflow
+    #: cost microseconds. Only for callers that keep their pages (see HOLDING_APIS).
+    repeat: int = 1
 
 
 @attrs.frozen
@@ -226,10 +239,25 @@ class ScenarioError(ValueError):
         self.message = message
 
 
+#: Resource limits of the format, checked before anything is allocated: a scenario is a small
+#: counterexample, and a file asking for a billion pages must be refused, not run.
+MAX_VMAS = 32
+#: highest page number + 1 that a VMA or an operation may reach (4 MiB of address space)
+MAX_SPAN = 1024
+MAX_OPS = 64
+MAX_PROCESSES = 16
+
+
 def validate(scenario: Scenario) -> Scenario:
     """Check that the scenario describes something a process can do; raise ScenarioError."""
     if not scenario.layout:
         raise ScenarioError("layout", "needs at least one VMA")
+    if len(scenario.layout) > MAX_VMAS:
+        raise ScenarioError("layout", f"{len(scenario.layout)} VMAs, more than the format allows ({MAX_VMAS})")
+    nested = sum(len(op.interleave) for op in scenario.ops if isinstance(op, Gup))
+    if len(scenario.ops) + nested > MAX_OPS:
+        raise ScenarioError("ops", f"{len(scenario.ops) + nested} operations (interleaved ones included), more "
+                            f"than the format allows ({MAX_OPS})")
     previous: Vma | None = None
     for i, vma in enumerate(scenario.layout):
         _validate_vma(f"layout[{i}]", vma)
@@ -249,6 +277,7 @@ def _validate_vma(where: str, vma: Vma) -> None:
         raise ScenarioError(f"{where}.start", "must be >= 0")
     if vma.pages < 1:
         raise ScenarioError(f"{where}.pages", "a VMA needs at least one page")
+    _within_span(where, vma.start, vma.pages)
     _choice(f"{where}.prot", vma.prot, PROTS)
     _choice(f"{where}.share", vma.share, SHARES)
     _choice(f"{where}.backing", vma.backing, BACKINGS)
@@ -278,6 +307,15 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             raise ScenarioError(f"{where}.start", "must be >= 0")
         if op.pages < 1:
             raise ScenarioError(f"{where}.pages", "a call covers at least one page")
+        _within_span(where, op.start, op.pages)
+        if not 1 <= op.repeat <= MAX_REPEAT:
+            raise ScenarioError(f"{where}.repeat", f"must be between 1 and {MAX_REPEAT} (2**32)")
+        if op.repeat > 1:
+            if op.api not in HOLDING_APIS:
+                raise ScenarioError(f"{where}.repeat", f"{op.api} keeps nothing after the call, so repeating it "
+                                    f"piles up no references (repeat works with: {', '.join(HOLDING_APIS)})")
+            if op.interleave:
+                raise ScenarioError(f"{where}.repeat", "a repeated call cannot also have interleaved operations")
         for j, inner in enumerate(op.interleave):
             if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed)):
                 raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed)")
@@ -298,14 +336,24 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
     elif isinstance(op, (Munmap, Mprotect, MadvDontneed)):
         if op.start < 0 or op.pages < 1:
             raise ScenarioError(f"{where}", "needs start >= 0 and pages >= 1")
+        _within_span(where, op.start, op.pages)
         if isinstance(op, Mprotect):
             _choice(f"{where}.prot", op.prot, PROTS)
     elif isinstance(op, (CpuRead, CpuWrite)):
         if op.page < 0:
             raise ScenarioError(f"{where}.page", "must be >= 0")
+        _within_span(where, op.page, 1)
     elif isinstance(op, Fork):
+        if processes >= MAX_PROCESSES:
+            raise ScenarioError(where, f"more than {MAX_PROCESSES} processes, more than the format allows")
         return processes + 1
     return processes
+
+
+def _within_span(where: str, start: int, pages: int) -> None:
+    if start + pages > MAX_SPAN:
+        field = f"{where}.pages" if start < MAX_SPAN else f"{where}.start"
+        raise ScenarioError(field, f"reaches page {start + pages - 1}, beyond the format's limit of {MAX_SPAN} pages")
 
 
 def _choice(where: str, value: object, allowed: tuple[str, ...]) -> None:

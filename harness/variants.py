@@ -11,7 +11,7 @@ Two entry points "can make the same call" when they take the same kind of refere
 (FOLL_PIN or FOLL_GET) with the same effective FOLL flags. A kernel API variant passes the
 original's flags; a caller variant passes none (its own are fixed, so they must equal the
 original's). A caller that keeps nothing (O_DIRECT, process_vm_*, /proc/pid/mem) is no
-variant of a call a later op releases or reaches with a device. MADV_POPULATE_* takes no
+variant of a call a later op releases or reaches with a device, nor of a repeated call. MADV_POPULATE_* takes no
 reference and has no variants.
 """
 
@@ -71,6 +71,8 @@ def alternatives(scenario: sc.Scenario, index: int) -> tuple[sc.Gup, ...]:
         caller = CALLERS[api]
         if api == op.api or _kind(api) != kind:
             continue
+        if op.repeat > 1 and api not in sc.HOLDING_APIS:
+            continue  # a repeated call piles up references: only through an entry point that keeps them
         if caller.name == caller.api:  # a kernel API: the scenario passes the flags
             found.append(attrs.evolve(op, api=api, flags=_flag_names(op)))
         elif caller.flags == flags and (caller.holds or not referenced):

@@ -14,7 +14,9 @@ def refcount_accounting(run: Run) -> str | None:
     """After every step, every folio's refcount equals what its mappings, page-cache
     membership, the LRU batch and the gets and pins callers hold explain (+1 per get, +1024
     per pin on a small folio; zero-page pins uncounted since c8070b787519), and no PTE maps a
-    freed page."""
+    freed page. Counts are compared as the kernel's 32-bit atomic_t holds them (modulo 2**32): a
+    count pushed past INT_MAX is the overflow guards' business (8fde12ca79af), not a lost
+    reference."""
     for snap in run.snapshots:
         for pid, addr, pfn in snap.dangling:
             return f"after op {snap.after}: process {pid} maps freed pfn {pfn} at page {addr}"
@@ -43,6 +45,16 @@ def longterm_pins_only_on_pinnable(run: Run) -> str | None:
     return None
 
 
+class _Where:
+    """"op N (its description)", rendered only when a message needs it (describe_op is costly)."""
+
+    def __init__(self, index: int, op: Gup) -> None:
+        self.index, self.op = index, op
+
+    def __format__(self, spec: str) -> str:
+        return f"op {self.index} ({describe_op(self.op)})"
+
+
 @prop("call_contract")
 def call_contract(run: Run) -> str | None:
     """A call returns the number of pages it got, for a prefix of the range, or an errno with
@@ -54,7 +66,7 @@ def call_contract(run: Run) -> str | None:
         op = result.op
         if not isinstance(op, Gup) or result.result is None or result.not_applicable:
             continue
-        where = f"op {result.index} ({describe_op(op)})"
+        where = _Where(result.index, op)
         passed = foll_from_names(op.flags)
         invalid = bool(passed & INTERNAL_GUP_FLAGS) or (passed & (FOLL.GET | FOLL.PIN)) == (FOLL.GET | FOLL.PIN)
         if not op.api.startswith(("pin_", "get_")):

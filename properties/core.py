@@ -31,8 +31,9 @@ def pin_balance(run: Run) -> str | None:
     Holds also when a call failed or partly succeeded: __get_user_pages keeps exactly the
     pages it reports, and the long-term path drops every pin it does not return. A call that
     never returns (see `terminates`) keeps whatever it pinned so far, e.g. a GUP-fast prefix
-    while the slow path loops: that run is not judged here."""
-    if run.livelock is not None:
+    while the slow path loops: that run is not judged here, nor one that ended in a BUG
+    (nothing is released after it)."""
+    if run.livelock is not None or run.bug is not None:
         return None
     k = run.kernel
     problems = []

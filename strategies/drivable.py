@@ -127,3 +127,34 @@ def drivable_scenarios(draw: st.DrawFn, max_ops: int = MAX_OPS) -> sc.Scenario:
                 processes += 1
         ops.append(op)
     return sc.validate(sc.Scenario(layout, tuple(ops)))
+
+
+def not_drivable(scenario: sc.Scenario) -> str | None:
+    """Why the live-kernel oracle cannot drive `scenario` (one line), or None if it can.
+
+    The same rules harness/oracle/execute.py applies while running (NotDrivable), decided
+    up front from the scenario alone: a C export or a live comparison of a scenario that
+    would stop halfway is refused before anything runs. What depends on the machine (root,
+    io_uring, a block filesystem for file VMAs and O_DIRECT) is not decided here.
+    """
+    from harness.oracle.execute import CALLER_IMPLIED
+
+    for i, vma in enumerate(scenario.layout):
+        if vma.backing == "pfnmap":
+            return f"layout[{i}]: pfnmap not drivable on the live kernel (no userspace PFN map)"
+        if vma.placement != "normal":
+            return f"layout[{i}]: placement {vma.placement!r} not drivable on the live kernel (no CMA/ZONE_MOVABLE here)"
+    for i, op in enumerate(scenario.ops):
+        if not isinstance(op, sc.Gup):
+            continue
+        if op.api in sc.KERNEL_APIS:
+            return f"op {i}: {op.api} is a kernel API, not drivable on the live kernel"
+        if op.interleave:
+            return f"op {i}: interleave (ops at GUP's retry point) not drivable on the live kernel"
+        if op.repeat > 1:
+            return (f"op {i}: repeat={op.repeat} not drivable on the live kernel (refcounts cannot be observed "
+                    "there, and driving them near overflow would WARN the host)")
+        extra = set(op.flags) - CALLER_IMPLIED.get(op.api, set())
+        if extra:
+            return f"op {i}: {op.api} cannot add {', '.join(sorted(extra))} on the live kernel (its GUP flags are fixed)"
+    return None

@@ -57,6 +57,12 @@ AFTER_FORK_KINDS = ("gup", "cpu_write", "madv_dontneed", "gup", "cpu_write", "dm
 RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
 RACE_COUNT = st.integers(1, 2)
 
+#: Gup.repeat, simplest first: once (five draws in eight); twice; 1024 references, where
+#: folio_maybe_dma_pinned() starts to say "pinned"; 2**21 + 1 pins or 2**32 gets, enough to push a
+#: 32-bit refcount past INT_MAX and meet the overflow guard (or, before 8fde12ca79af, get_page's BUG)
+REPEATS = (1,) * 10 + (2, 1024, 2**21 + 1, 2**32, 2**21 + 1, 2**32)
+REPEAT_INDEX = st.integers(0, len(REPEATS) - 1)
+
 BOOL = st.booleans()
 KIND_INDEX = st.integers(0, len(KINDS) - 1)
 #: with the "fork" feature: gup, cpu_write, fork, exit and device writes come up more often still
@@ -318,4 +324,14 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
             call()
             continue
         ops.append(op)
+    # Repetitions are drawn last, so that the choices above (and the examples they make) are the
+    # same as without them: a repeat only adds references to a call that happens anyway.
+    ops = [_repeated(draw, op) for op in ops]
     return sc.validate(sc.Scenario(layout, tuple(ops)))
+
+
+def _repeated(draw: st.DrawFn, op: sc.Op) -> sc.Op:
+    if not isinstance(op, sc.Gup) or op.interleave or op.api not in sc.HOLDING_APIS:
+        return op
+    repeat = REPEATS[draw(REPEAT_INDEX)]
+    return op if repeat == 1 else attrs.evolve(op, repeat=repeat)

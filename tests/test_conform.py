@@ -18,7 +18,7 @@ from harness.run import Run, run_scenario
 from harness.scenario import CpuWrite, DmaRead, Fork, Gup, Release, Scenario, Vma
 
 AVAILABLE = availability()
-pytestmark = pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")
+pytestmark = [pytest.mark.live, pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")]
 
 EFAULT = 14
 

@@ -13,6 +13,7 @@ import pytest
 
 from harness.observe import StepObservation
 from harness.oracle import LiveRun, availability, run_live
+from harness.oracle.server import executor_pid
 from harness.scenario import (
     CpuRead,
     CpuWrite,
@@ -30,7 +31,7 @@ from harness.scenario import (
 )
 
 AVAILABLE = availability()
-pytestmark = pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")
+pytestmark = [pytest.mark.live, pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")]
 
 EFAULT, EIO, ENOMEM, EINVAL = 14, 5, 12, 22
 
@@ -229,6 +230,11 @@ def test_undrivable_layouts_are_reported(vma: Vma) -> None:
     assert run.steps == () and run.error is not None and "not drivable" in run.error
 
 
+def test_repeated_call_is_reported_not_driven() -> None:
+    run = live((Vma(0, 1, faulted="w"),), (Gup("vmsplice", 0, 1, repeat=2),))
+    assert run.steps == () and run.error is not None and "not drivable" in run.error and "repeat" in run.error
+
+
 def test_timeout_kills_the_child() -> None:
     run = run_live(Scenario((Vma(0, 1),), (CpuRead(0),)), timeout=0.0)
     assert run.error == "timeout"
@@ -265,8 +271,8 @@ def test_exit_of_process_zero_unmaps_everything_and_later_ops_fail() -> None:
 
 # ---- hygiene --------------------------------------------------------------------------------
 
-def _children() -> set[int]:
-    """Our child processes, zombies included (from /proc/*/stat's ppid field)."""
+def _children(parent: int | None = None) -> set[int]:
+    """The child processes of `parent` (default: this one), zombies included (/proc/*/stat's ppid)."""
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -275,23 +281,40 @@ def _children() -> set[int]:
                     ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == os.getpid():
+            if ppid == (os.getpid() if parent is None else parent):
                 found.add(int(entry))
     return found
 
 
 def test_fifty_scenarios_leave_no_fds_files_or_children() -> None:
-    children_before = _children()
-    fds_before = set(os.listdir("/proc/self/fd"))
-    dirs = [d for d in ("/var/tmp", "/tmp", AVAILABLE.block_dir) if d]
-    files_before = {d: set(os.listdir(d)) for d in dirs}
     layout = (Vma(0, 2, faulted="w-"), Vma(3, 1, share="shared", backing="file", faulted="r"), Vma(4, 1, backing="shmem", share="shared"))
     ops = (pin(0, 2), Fork(), Gup("vmsplice", 0, 1), Gup("odirect_read", 1, 1), Fork(process=1), DmaWrite(0), CpuWrite(3))
+    assert live(layout, ops).error is None  # the executor process is up from here on
+    executor = executor_pid()
+    assert executor is not None
+    children_before = _children()
+    fds_before = set(os.listdir("/proc/self/fd"))
+    executor_fds_before = set(os.listdir(f"/proc/{executor}/fd"))
+    dirs = [d for d in ("/var/tmp", "/tmp", AVAILABLE.block_dir) if d]
+    files_before = {d: set(os.listdir(d)) for d in dirs}
     for _ in range(50):
         assert live(layout, ops).error is None
     assert set(os.listdir("/proc/self/fd")) == fds_before
+    assert set(os.listdir(f"/proc/{executor}/fd")) == executor_fds_before
     assert {d: set(os.listdir(d)) for d in dirs} == files_before
     assert _children() == children_before
+    assert _children(executor) == set()  # every scenario process was reaped by the executor
+
+
+def test_the_test_run_itself_never_forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scenario children are forked by the single-threaded executor, not by this (threaded) process."""
+
+    def no_fork() -> int:
+        raise AssertionError("the calling process forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    run = live((Vma(0, 1, faulted="w"),), (pin(0, 1), Fork(), CpuWrite(0)))
+    assert run.error is None and len(run.steps) == 3
 
 
 def test_not_root_is_reported_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:

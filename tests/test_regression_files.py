@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from harness.regression import (
     PENDING,
     Regression,
     RegressionError,
+    check,
     dumps,
     from_json_data,
     load,
@@ -54,6 +58,14 @@ BAD_CASES = [
     (lambda d: d["scenario"]["ops"][0].update(flags="FOLL_WRITE"), "scenario.ops[0].flags"),
     (lambda d: d["scenario"].pop("layout"), "scenario.layout"),
     (lambda d: d.update(extra=1), "extra: unknown field"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=0), "scenario.ops[0].repeat: must be between 1 and"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=2**32 + 1), "scenario.ops[0].repeat: must be between 1 and"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=True), "scenario.ops[0].repeat"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat="2"), "scenario.ops[0].repeat"),
+    (lambda d: d["scenario"]["ops"][0].update(api="odirect_read", flags=[], repeat=2),
+     "scenario.ops[0].repeat: odirect_read keeps nothing"),
+    (lambda d: d["scenario"]["ops"][0].update(repeat=2, interleave=[{"op": "cpu_write", "page": 0}]),
+     "scenario.ops[0].repeat: a repeated call cannot also have interleaved"),
 ]
 
 
@@ -69,6 +81,16 @@ def test_bad_files_get_one_line_naming_file_and_field(tmp_path: Path, mutate, me
     assert "\n" not in text
     assert text.startswith(str(path))
     assert message in text
+
+
+def test_repeat_round_trips_and_is_left_out_when_1() -> None:
+    from harness.scenario import Gup, Scenario, Vma
+    from harness.serialize import from_data, to_data
+
+    many = Scenario((Vma(0, 1),), (Gup("vmsplice", 0, 1, repeat=2**32),))
+    assert to_data(many)["ops"][0]["repeat"] == 2**32
+    assert from_data(json.loads(json.dumps(to_data(many)))) == many
+    assert "repeat" not in to_data(Scenario((Vma(0, 1),), (Gup("vmsplice", 0, 1),)))["ops"][0]
 
 
 def test_malformed_json(tmp_path: Path) -> None:
@@ -132,6 +154,26 @@ def test_save_never_overwrites_and_is_atomic(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+def test_the_same_counterexample_found_twice_is_one_file(tmp_path: Path) -> None:
+    reg = load(SEED)
+    first = save_new(tmp_path, "x", reg)
+    again = Regression("found by another seed", reg.scenario, reg.expect, {"found_by": "hunt --seed 7"})
+    assert save_new(tmp_path, "y", again) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]
+
+
+def test_leftovers_of_interrupted_saves_are_cleaned(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".tmp-{dead.pid}-abc.json"
+    stale.write_text("{")
+    live = tmp_path / f".tmp-{os.getpid()}-def.json"  # a save in progress in a living process
+    live.write_text("{")
+    save_new(tmp_path, "x", load(SEED))
+    assert not stale.exists()
+    assert live.exists()
+
+
 def test_saved_counterexample_replays_green_after_promotion(tmp_path: Path) -> None:
     scenario = load(SEED).scenario
     path = save_counterexample(tmp_path, scenario, "v5.19-rc1", {"terminates": "loops"}, "test")
@@ -156,7 +198,9 @@ pytest_plugins = ["harness.pytest_plugin"]
     # in a subprocess: the conftest patches a profile, which must not leak into this session
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "regressions")
     from harness.model.kernels import PROFILE_NAMES
-    result.assert_outcomes(passed=len(PROFILE_NAMES) - 1 + 1, failed=1)  # + the file's ::variants item
+    applicable = [name for name in PROFILE_NAMES if not check(load(SEED).scenario, name).not_applicable]
+    # + 1: the file's ::variants item (the variants fail as the original does, nothing new)
+    result.assert_outcomes(passed=len(applicable) - 1 + 1, failed=1, skipped=len(PROFILE_NAMES) - len(applicable))
     output = result.stdout.str()
     assert "zero-pfn-longterm-livelock.json::v5.19 FAILED" in output or "v5.19" in output
     assert "property terminates fails on v5.19 but is expected to hold" in output
@@ -169,6 +213,25 @@ def test_pending_files_are_not_collected(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     result = pytester.runpytest("-p", "no:cacheprovider", "regressions")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    # named on the command line, a pending file is collected (to check it before promoting it)
+    named = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_kernels=v5.19-rc1 mainline",
+                               str(pending / "new.json"))
+    named.assert_outcomes(passed=2 + 1)  # + its ::variants item
+
+
+def test_not_applicable_is_skipped_with_its_reason(pytester: pytest.Pytester) -> None:
+    shutil.copy(SEED, pytester.mkdir("regressions") / SEED.name)
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "-o", "gup_kernels=v4.9 mainline", "regressions")
+    result.assert_outcomes(passed=1 + 1, skipped=1)  # + the ::variants item
+    assert "not applicable on v4.9: pin_user_pages does not exist before v5.7" in result.stdout.str()
+
+
+def test_corpus_directories_are_an_ini_option(pytester: pytest.Pytester) -> None:
+    shutil.copy(SEED, pytester.mkdir("corpus") / SEED.name)
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_corpus=corpus", "-o", "gup_kernels=mainline")
+    result.assert_outcomes(passed=1 + 1)  # + the ::variants item
 
 
 def test_layout_that_cannot_exist_is_refused() -> None:

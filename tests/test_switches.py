@@ -90,6 +90,10 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
     "valid_gup_args": (sc.Scenario((V(0, 1, faulted="w"),), (G("pin_user_pages", 0, 1, ("FOLL_GET",)),)), result()),
     "zero_page_pin_uncounted": (sc.Scenario((V(0, 1, faulted="r"),), (G("pin_user_pages", 0, 1),)),
                                 trace_has("not counted")),
+    # 2**31 + 1 references on one page: the count passes INT_MAX, then the next get meets the guard
+    # (WARN, -ENOMEM) or, before 8fde12ca79af, get_page()'s VM_BUG_ON
+    "gup_refcount_overflow_guard": (sc.Scenario((V(0, 1, faulted="w"),), (G("get_user_pages", 0, 1, repeat=2**31 + 1),)),
+                                    lambda run: (result()(run), run.bug is not None, [w.where for w in run.kernel.warnings])),
     "no_longterm_write_writeback": (sc.Scenario((V(0, 1, share="shared", backing="file", faulted="w"),),
                                                 (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),)),
                                     result()),
@@ -120,3 +124,87 @@ def test_switch_changes_behaviour_where_the_timeline_says(switch: str) -> None:
         seen_after = probe(run_scenario(scenario, after))
         assert seen_before != seen_after, (f"{switch} ({SWITCHES[switch].commit}): {before} and {after} "
                                            f"both give {seen_before!r}")
+
+
+# -- reference counts near their limits (harness/repeat.py adds identical repetitions up) --------
+
+def overflow_outcome(run: Run) -> object:
+    return result()(run), run.bug is not None, [w.where for w in run.kernel.warnings]
+
+
+@pytest.mark.parametrize("api", ["get_user_pages", "get_user_pages_fast", "vmsplice"])
+def test_gets_past_int_max_bug_before_8fde12ca79af_and_warn_after(api: str) -> None:
+    scenario = sc.validate(sc.Scenario((V(0, 1, faulted="w"),), (G(api, 0, 1, repeat=2**32),)))
+    before, after = run_scenario(scenario, "v4.9"), run_scenario(scenario, "v5.7")
+    assert before.bug is not None and before.bug.where == "get_page"
+    assert before.kernel.warnings == []
+    assert after.bug is None and after.results[0].result == -12  # -ENOMEM
+    assert "try_grab_folio" in [w.where for w in after.kernel.warnings]
+    if api != "get_user_pages":  # GUP-fast meets its own guard first, then leaves the page to the slow path
+        assert [w.where for w in after.kernel.warnings] == ["try_grab_folio_fast", "try_grab_folio"]
+
+
+def test_the_grab_that_crosses_int_max_is_taken_and_the_next_refused() -> None:
+    """The guards look at the sign before adding: one page (refcount 2: its mapping and the LRU
+    batch) takes 2**31 - 2 gets, the last of which makes the count INT_MAX + 1, i.e. negative;
+    one more fails."""
+    page = V(0, 1, faulted="w")
+    crossing = 2**31 - 2
+    taken = run_scenario(sc.Scenario((page,), (G("get_user_pages", 0, 1, repeat=crossing),)), "mainline")
+    assert taken.results[0].result == 1 and taken.kernel.warnings == []
+    assert taken.snapshots[0].accounting[-1][1] < 0  # the count sits in the sign bit, not freed
+    refused = run_scenario(sc.Scenario((page,), (G("get_user_pages", 0, 1, repeat=crossing + 1),)), "mainline")
+    assert refused.results[0].result == -12 and len(refused.kernel.warnings) == 1
+
+
+def test_zero_page_pins_overflow_before_c8070b787519_only() -> None:
+    """About 2 million R/O pins of never-written private memory all land on the one zero page."""
+    scenario = sc.Scenario((V(0, 1, faulted="r"),), (G("pin_user_pages", 0, 1, repeat=2**21 + 1),))
+    before, after = run_scenario(scenario, "v6.2"), run_scenario(scenario, "v6.5")
+    assert overflow_outcome(before) == (-12, False, ["try_grab_folio"])
+    assert overflow_outcome(after) == (1, False, [])
+
+
+def test_released_overflowed_pins_leave_the_count_where_it_was() -> None:
+    """Releasing 2**21 pins from a count that sits past INT_MAX wraps it back exactly."""
+    scenario = sc.Scenario((V(0, 2, faulted="ww"),), (G("pin_user_pages", 0, 2, repeat=2**21), sc.Release(0)))
+    run = run_scenario(scenario, "mainline")
+    assert run.results[0].result == 2 and run.kernel.warnings == []
+    assert run.snapshots[0].accounting[-1][1] < 0
+    assert [f.refcount for f in run.kernel.mem.live() if not f.is_zero] == [2, 2]
+
+
+@pytest.mark.parametrize("gets,copied", [(1021, False), (1022, True)])
+def test_1024_references_look_pinned_to_fork(gets: int, copied: bool) -> None:
+    """folio_maybe_dma_pinned() counts references from GUP_PIN_COUNTING_BIAS on, whoever holds
+    them: a page with 1024 (mapping + LRU batch + FOLL_GET) references is copied for the child
+    at fork once the mm has pinned anything (MMF_HAS_PINNED), so the parent keeps its page."""
+    scenario = sc.Scenario((V(0, 2, faulted="ww"),),
+                           (G("vmsplice", 0, 1, repeat=gets), G("pin_user_pages", 1, 1), sc.Fork(), sc.CpuWrite(0)))
+    for profile in ("v5.9", "v5.19", "mainline"):
+        run = run_scenario(scenario, profile)
+        assert (run.observations[-1].pages[0].identity == "same") is copied, profile
+
+
+def test_1024_references_without_any_pin_in_the_mm_are_shared_at_fork() -> None:
+    """page_needs_cow_for_dma() asks for MMF_HAS_PINNED first: FOLL_GET alone never sets it."""
+    scenario = sc.Scenario((V(0, 1, faulted="w"),), (G("vmsplice", 0, 1, repeat=4096), sc.Fork(), sc.CpuWrite(0)))
+    for profile in ("v5.9", "v5.19", "mainline"):
+        assert run_scenario(scenario, profile).observations[-1].pages[0].identity == "replaced", profile
+
+
+def test_repetitions_are_added_up_not_run_one_by_one() -> None:
+    scenario = sc.Scenario((V(0, 1, faulted="w"),), (G("pin_user_pages_fast", 0, 1, repeat=2**20),))
+    run = run_scenario(scenario, "mainline")
+    calls = [e for e in run.trace if e.kind == "call"]
+    assert run.results[0].result == 1 and len(calls) < 10
+    assert run.snapshots[0].accounting[-1][1] == 2 + 2**20 * 1024
+
+
+def test_repetition_that_copies_every_time_is_not_applicable() -> None:
+    """A forced write through a read-only private mapping copies the page on each call between
+    v5.9 and v6.0 (the reference of the previous repetition blocks COW reuse): no steady state."""
+    scenario = sc.Scenario((V(0, 1, prot="r", faulted="w"),),
+                           (G("get_user_pages", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"), repeat=1000),))
+    run = run_scenario(scenario, "v5.9")
+    assert run.not_applicable is not None and "repeat" in run.not_applicable

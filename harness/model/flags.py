@@ -6,6 +6,7 @@ Bit values are our own; only the names and meanings follow include/linux/mm.h.
 from __future__ import annotations
 
 import enum
+import functools
 
 
 class FOLL(enum.IntFlag):
@@ -31,6 +32,11 @@ INTERNAL_GUP_FLAGS = FOLL.TOUCH | FOLL.REMOTE | FOLL.PIN | FOLL.FAST_ONLY | FOLL
 
 
 def foll_from_names(names: tuple[str, ...] | list[str]) -> FOLL:
+    return _foll_from_names(tuple(names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _foll_from_names(names: tuple[str, ...]) -> FOLL:
     value = FOLL(0)
     for name in names:
         value |= FOLL[name.removeprefix("FOLL_")]

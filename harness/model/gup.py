@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .budget import Livelock
+from .bug import KernelBug
 from .fault import VM_FAULT, VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, FOLL, INTERNAL_GUP_FLAGS, VM, Errno, errno_name, foll_names
 from .kernel import Kernel
@@ -103,35 +104,71 @@ def gup_must_unshare(k: Kernel, vma: Vma | None, flags: FOLL, folio: Folio) -> b
 # -- references and pins ---------------------------------------------------------------
 
 def try_grab_folio(k: Kernel, folio: Folio, flags: FOLL) -> int:
-    """Take a FOLL_GET reference (+1) or a FOLL_PIN pin (+1024 on a small folio)."""
+    """Take a FOLL_GET reference (+1) or a FOLL_PIN pin (+1024 on a small folio): the slow
+    path's try_get_page()/try_grab_page()/try_grab_folio(), or get_page() before v5.1."""
     if folio.refcount <= 0:
-        return ENOMEM
+        if k.has("gup_refcount_overflow_guard"):
+            # 8fde12ca79af (v5.1): WARN_ON_ONCE(refcount <= 0) and refuse: -ENOMEM. The test
+            # looks at the sign before adding, so the grab that crosses INT_MAX is still taken
+            # (the count goes negative) and the next one is refused: half the range of the
+            # atomic_t is the safety margin before the count could wrap to zero.
+            k.warn("try_grab_folio", f"refcount {folio.refcount} <= 0 on {_page_name(folio)}: "
+                                     "reference refused (-ENOMEM)")
+            return ENOMEM
+        # Before: get_page() took the reference unconditionally, under
+        # VM_BUG_ON_PAGE(page_ref_count(page) <= 0). The model is a CONFIG_DEBUG_VM kernel, so
+        # this is a BUG; without DEBUG_VM the count kept wrapping, through zero, to a page freed
+        # while four billion references remain (CVE-2019-11487).
+        raise KernelBug("get_page", f"refcount {folio.refcount} <= 0 on {folio.describe()}")
     if flags & FOLL.GET:
-        folio.refcount += 1
+        folio.ref_add(1)
         k.trace("grab", f"FOLL_GET pfn {folio.pfn}: ref {folio.refcount}")
     elif flags & FOLL.PIN:
         if folio.is_zero and k.has("zero_page_pin_uncounted"):
             k.trace("grab", "FOLL_PIN on the zero page: not counted (c8070b787519)")
             return 0
         if folio.large:
-            folio.refcount += 1
+            folio.ref_add(1)
             folio.pincount += 1
         else:
-            folio.refcount += GUP_PIN_COUNTING_BIAS
+            folio.ref_add(GUP_PIN_COUNTING_BIAS)
         k.trace("grab", f"FOLL_PIN pfn {folio.pfn}: ref {folio.refcount}")
     return 0
 
 
-def gup_put_folio(k: Kernel, folio: Folio, flags: FOLL) -> None:
-    """Undo try_grab_folio()."""
-    refs = 1
+def try_grab_folio_fast(k: Kernel, folio: Folio, flags: FOLL) -> bool:
+    """GUP-fast's grab: try_get_compound_head() (v5.1), try_grab_folio_fast() today. The
+    lockless walk may race with the last put, so it adds only to a non-zero count
+    (folio_ref_try_add: add unless zero); False leaves the page to the slow path."""
+    if k.has("gup_refcount_overflow_guard") and folio.refcount < 0:
+        # 8fde12ca79af: WARN_ON_ONCE(refcount < 0), fail; the slow path then refuses too
+        k.warn("try_grab_folio_fast", f"refcount {folio.refcount} < 0 on {_page_name(folio)}: left to the slow path")
+        return False
+    if folio.refcount == 0:
+        # Before v5.1 page_cache_get_speculative() had only this test: a negative count was
+        # incremented on, towards zero
+        return False
+    if flags & FOLL.PIN and folio.is_zero and k.has("zero_page_pin_uncounted"):
+        return True
+    if flags & FOLL.PIN and not folio.large:
+        folio.ref_add(GUP_PIN_COUNTING_BIAS)  # +1, then +1023 after the longterm check
+    else:
+        folio.ref_add(1)
+        if flags & FOLL.PIN:
+            folio.pincount += 1
+    return True
+
+
+def gup_put_folio(k: Kernel, folio: Folio, flags: FOLL, times: int = 1) -> None:
+    """Undo try_grab_folio(), `times` times at once (gup_put_folio(folio, refs, flags))."""
+    refs = times
     if flags & FOLL.PIN:
         if folio.is_zero and k.has("zero_page_pin_uncounted"):
             return
         if folio.large:
-            folio.pincount -= 1
+            folio.pincount -= times
         else:
-            refs = GUP_PIN_COUNTING_BIAS
+            refs = times * GUP_PIN_COUNTING_BIAS
     k.mem.put(folio, refs)
     k.trace("unpin" if flags & FOLL.PIN else "put", f"pfn {folio.pfn}: ref {folio.refcount}")
 
@@ -501,7 +538,7 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
                 break
         if not pte.write and gup_must_unshare(k, None, gup_flags, folio):
             break
-        if try_grab_folio(k, folio, gup_flags):
+        if not try_grab_folio_fast(k, folio, gup_flags):
             break
         pages.append(folio)
         nr += 1
@@ -546,6 +583,8 @@ def pin_user_pages(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL
 def gup_fast_fallback(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, pages: list[Folio],
                       retry_hook: RetryHook | None = None) -> int:
     """get_user_pages_fast()/pin_user_pages_fast(): fast prefix, then the slow path for the rest."""
+    if gup_flags & FOLL.PIN:
+        mm.has_pinned = True  # MMF_HAS_PINNED: set before the lockless walk too, not only by the slow path
     nr_pinned = gup_fast(k, mm, start, nr_pages, gup_flags, pages)
     if nr_pinned == nr_pages:
         return nr_pinned

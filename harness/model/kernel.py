@@ -64,7 +64,7 @@ class Kernel:
         else:
             folio.mapcount += 1
             if new_ref:
-                folio.refcount += 1
+                folio.ref_add(1)
             pte = Pte(folio.pfn, folio, write=write, dirty=dirty)
         mm.ptes[addr] = pte
         return pte

@@ -19,6 +19,16 @@ from .bug import KernelBug
 
 GUP_PIN_COUNTING_BIAS = 1024
 
+#: page->_refcount is an atomic_t: a signed 32-bit integer that wraps (two's complement)
+REFCOUNT_BITS = 32
+REFCOUNT_MAX = (1 << (REFCOUNT_BITS - 1)) - 1  # INT_MAX: one more reference makes the count negative
+
+
+def wrap_refcount(value: int) -> int:
+    """What a 32-bit atomic_t holds after arithmetic that produced `value`."""
+    value &= (1 << REFCOUNT_BITS) - 1
+    return value - (1 << REFCOUNT_BITS) if value > REFCOUNT_MAX else value
+
 ZONES = ("NORMAL", "MOVABLE")
 MIGRATETYPES = ("UNMOVABLE", "MOVABLE", "CMA", "ISOLATE")
 
@@ -61,10 +71,18 @@ class Folio:
     freed: bool = False
 
     def maybe_dma_pinned(self) -> bool:
-        """folio_maybe_dma_pinned(): false positives possible, never false negatives."""
+        """folio_maybe_dma_pinned(): false positives possible, never false negatives.
+
+        A small folio counts as pinned from GUP_PIN_COUNTING_BIAS references on, whoever
+        holds them: 1024 FOLL_GET references look like a pin. The count is read as unsigned,
+        so a refcount that overflowed into the sign bit still counts as pinned."""
         if self.large:
             return self.pincount > 0
-        return self.refcount >= GUP_PIN_COUNTING_BIAS
+        return self.refcount % (1 << REFCOUNT_BITS) >= GUP_PIN_COUNTING_BIAS
+
+    def ref_add(self, refs: int) -> None:
+        """folio_ref_add(): no check of its own; the count wraps like the kernel's atomic_t."""
+        self.refcount = wrap_refcount(self.refcount + refs)
 
     def describe(self) -> str:
         if self.is_zero:
@@ -120,10 +138,13 @@ class PhysMem:
 
     def put(self, folio: Folio, refs: int = 1) -> None:
         """folio_put_refs(): drop references; at zero the folio is freed."""
-        folio.refcount -= refs
-        if folio.refcount < 0:
-            # VM_BUG_ON_PAGE(page_ref_count(page) == 0) in put_page_testzero()
+        if folio.refcount % (1 << REFCOUNT_BITS) < refs:
+            # VM_BUG_ON_PAGE(page_ref_count(page) == 0) in put_page_testzero(): dropping these
+            # references one by one would reach zero (freeing the folio) with more to drop.
+            # A negative count is one that overflowed (see gup.try_grab_folio): read as
+            # unsigned, it is far from zero, and dropping references wraps it back.
             raise KernelBug("folio_put_refs", f"refcount underflow on {folio.describe()}")
+        folio.ref_add(-refs)
         if folio.refcount == 0 and not folio.is_zero:
             folio.freed = True
             folio.lru = False
@@ -144,7 +165,7 @@ class PhysMem:
         if not folio.lru or folio.freed:
             return False
         folio.lru = False
-        folio.refcount += 1
+        folio.ref_add(1)
         return True
 
     def putback_lru(self, folio: Folio) -> None:

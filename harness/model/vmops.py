@@ -231,8 +231,9 @@ def _copy_present_pte(k: Kernel, parent: MM, child: MM, vma: Vma, addr: int) -> 
 
 def _needs_copy_for_child(k: Kernel, parent: MM, folio) -> bool:  # type: ignore[no-untyped-def]
     if k.has("anon_exclusive"):
-        # page_try_dup_anon_rmap(): an exclusive anon page that may be pinned cannot be shared
-        return folio.anon_exclusive and folio.maybe_dma_pinned()
+        # page_try_dup_anon_rmap(): an exclusive anon page that may be pinned cannot be shared;
+        # "may be pinned" is page_needs_cow_for_dma(), which also asks for MMF_HAS_PINNED
+        return folio.anon_exclusive and parent.has_pinned and folio.maybe_dma_pinned()
     if k.has("fork_copy_pinned"):
         # page_needs_cow_for_dma(): only once the mm has ever pinned (MMF_HAS_PINNED)
         return parent.has_pinned and folio.maybe_dma_pinned()

@@ -30,15 +30,17 @@ from __future__ import annotations
 
 from ..scenario import Scenario
 from .availability import Availability, availability
-from .child import LiveRun, run_in_child
+from .child import LiveRun
 from .execute import DmaCheck, NotDrivable
+from .server import run_via_executor
 
 __all__ = ["Availability", "DmaCheck", "LiveRun", "NotDrivable", "availability", "run_live"]
 
 
 def run_live(scenario: Scenario, timeout: float = 5.0) -> LiveRun:
-    """Execute `scenario` on the running kernel in a fresh child process (killed after `timeout` s)."""
+    """Execute `scenario` on the running kernel in a fresh child process (killed after `timeout` s).
+    The child is forked by the oracle's executor process (oracle/server.py), never by the caller."""
     avail = availability()
     if not avail.ok:
         return LiveRun(steps=(), error=f"live kernel unavailable: {avail.reason}")
-    return run_in_child(scenario, timeout, avail.block_dir)
+    return run_via_executor(scenario, timeout, avail.block_dir)

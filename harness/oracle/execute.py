@@ -314,6 +314,12 @@ class Executor:
             raise NotDrivable(f"op {index}: {op.api} is a kernel API, not drivable on the live kernel")
         if op.interleave:
             raise NotDrivable(f"op {index}: interleave (ops at GUP's retry point) not drivable on the live kernel")
+        if op.repeat > 1:
+            # A few vmsplice iovecs of the same page would be cheap, but refcounts are invisible
+            # from userspace (/proc/kpagecount is the mapcount), and the counts that matter
+            # (2**21 pins, 2**31 references) would WARN or exhaust the host kernel.
+            raise NotDrivable(f"op {index}: repeat={op.repeat} not drivable on the live kernel (refcounts cannot "
+                              "be observed there, and driving them near overflow would WARN the host)")
         extra = set(op.flags) - CALLER_IMPLIED.get(op.api, set())
         if extra:
             raise NotDrivable(f"op {index}: {op.api} cannot add {', '.join(sorted(extra))} on the live kernel (its GUP flags are fixed)")

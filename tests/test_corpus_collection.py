@@ -1,0 +1,42 @@
+"""One bad or slow regression file never stops the rest of the suite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
+DIRTY_COW = ROOT / "regressions" / "dirty-cow-forced-write-gets-zero-page.json"
+
+
+def _slow_file() -> dict:
+    """Valid and within the format's limits, but seconds of work per profile."""
+    span = 1024
+    ops = [{"op": "gup", "api": "get_user_pages", "start": 0, "pages": span, "flags": ["FOLL_WRITE"]}] * 60
+    return {"format": 1, "title": "a large but valid scenario",
+            "scenario": {"layout": [{"start": 0, "pages": span}], "ops": ops}, "expect": {"default": []}}
+
+
+def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
+    corpus = pytester.mkdir("regressions")
+    shutil.copy(SEED, corpus / SEED.name)
+    shutil.copy(DIRTY_COW, corpus / DIRTY_COW.name)
+    (corpus / "broken.json").write_text('{"format": 1, "title": "x", "scenario": {"layout": []}}')
+    (corpus / "slow.json").write_text(json.dumps(_slow_file()))
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    pytester.makepyfile(test_other="def test_other_tests_still_run():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=v4.8 v5.19-rc1 mainline",
+                                "-o", "gup_corpus_timeout=2", "-o", "timeout=0")
+    outcomes = result.parseoutcomes()
+    # 2 good files x 3 profiles (the seed is not applicable on v4.8) + the other test pass; the
+    # broken file is one failing item, and the slow file fails on each profile by its own bound
+    assert outcomes.get("passed") == 6 and outcomes.get("skipped") == 1, result.stdout.str()
+    assert outcomes.get("failed") == 4, result.stdout.str()
+    assert "errors" not in outcomes and "error" not in outcomes
+    out = result.stdout.str()
+    assert "broken.json::load" in out and "broken.json: scenario.ops: required field missing" in out
+    assert "slow.json::mainline" in out and "Timeout" in out

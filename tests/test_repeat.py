@@ -1,0 +1,49 @@
+"""Gup.repeat in generated scenarios and in reduction: common enough to be searched, gone when
+a failure does not need it, kept (and alone) when it does."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, find, given, settings
+
+from harness import scenario as sc
+from harness.reduce import reduce
+from harness.run import run_scenario
+from strategies import scenarios
+
+QUICK = settings(database=None, derandomize=True, suppress_health_check=list(HealthCheck), deadline=None)
+
+
+def test_generated_scenarios_repeat_calls_often_enough_to_reach_overflow() -> None:
+    seen: list[tuple[int, ...]] = []
+
+    @settings(QUICK, max_examples=300)
+    @given(scenarios())
+    def collect(scenario: sc.Scenario) -> None:
+        seen.append(tuple(op.repeat for op in scenario.ops if isinstance(op, sc.Gup)))
+
+    collect()
+    repeated = sum(1 for reps in seen if any(r > 1 for r in reps))
+    overflowing = sum(1 for reps in seen if any(r > 2**21 for r in reps))
+    assert repeated >= len(seen) // 10, (repeated, len(seen))
+    assert overflowing >= len(seen) // 20, (overflowing, len(seen))
+
+
+def test_shrinking_drops_a_repeat_the_failure_does_not_need() -> None:
+    minimal = find(scenarios(), lambda s: any(isinstance(op, sc.Gup) for op in s.ops), settings=QUICK)
+    assert [op.repeat for op in minimal.ops if isinstance(op, sc.Gup)] == [1]
+
+
+def test_reduction_keeps_only_the_repeat_an_overflow_needs() -> None:
+    page = sc.Vma(0, 1)
+    bloated = sc.Scenario((page,), (
+        sc.CpuWrite(0), sc.Gup("pin_user_pages", 0, 1, repeat=1024), sc.Gup("get_user_pages_fast", 0, 1),
+        sc.Gup("pin_user_pages", 0, 1, repeat=2**21 + 1), sc.Fork(),
+    ))
+
+    def warns(candidate: sc.Scenario) -> bool:
+        return bool(run_scenario(candidate, "mainline", trace=False).kernel.warnings)
+
+    assert warns(bloated)
+    reduced = reduce(bloated, warns)
+    assert reduced.layout == (page,)
+    assert reduced.ops == (sc.CpuWrite(0), sc.Gup("pin_user_pages", 0, 1, repeat=2**21 + 1))
