@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
     replay.add_argument("--update", action="store_true", help="first rewrite each file's outcome snapshot with "
                         "what the model does now (printing what changed), then replay")
+    replay.add_argument("--no-variants", action="store_true",
+                        help="do not also run each call through the other entry points that can make it")
     replay.add_argument("--json", action="store_true")
     replay.add_argument("--tap", action="store_true", help="KTAP output (one test per file and profile), for "
                         "kernel CI systems")
@@ -106,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file")
     export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")
     export.add_argument("-o", "--output", default=None, help="write here instead of to stdout")
+
+    stats = sub.add_parser("stats", help="how often generated scenarios contain each interaction family")
+    stats.add_argument("--kernel", default="mainline", help="profile to generate for and run on (default: mainline)")
+    stats.add_argument("--examples", type=int, default=2000)
+    stats.add_argument("--seed", type=int, default=0)
+    stats.add_argument("--json", action="store_true")
 
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
@@ -293,6 +301,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .regression import behaviour_change, check, load, snapshot_changes, with_snapshot
     from .snapshot import grouped
     from .tap import TapResult, ktap
+    from .variants import VariantVerdict, check_variants
 
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
@@ -306,6 +315,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     out = []
     tap: list[TapResult] = []
     quiet = args.json or args.tap
+    variant_runs: list[tuple[str, list[VariantVerdict]]] = []
     for path, reg in regs:
         if reg.snapshot is None and not quiet:
             con.print(f"[dim]no snapshot[/dim] {escape(path)}: behaviour not checked "
@@ -318,6 +328,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             changed = behaviour_change(reg, profile, verdict.run)
             changes[profile] = changed or []
             ok = verdict.ok and not changed
+            ok = verdict.ok
+            if not args.no_variants and not verdict.not_applicable:
+                variant_runs.append((path, check_variants(reg.scenario, profile, set(verdict.failures))))
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,
                         "expected_failures": sorted(expected), "not_applicable": verdict.not_applicable,
                         "behaviour_change": changed})
@@ -347,6 +360,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             for line in lines:
                 con.print(f"    {escape(line)}")
             con.print(f"    accept deliberately with: gupharness replay --update {escape(path)}")
+    if not args.no_variants:
+        tap += _report_variants(variant_runs, out, None if quiet else con)
     passed = sum(1 for r in tap if r.ok and not r.skip)
     skipped = sum(1 for r in tap if r.skip)
     failed = len(tap) - passed - skipped
@@ -403,6 +418,32 @@ def cmd_expect(args: argparse.Namespace) -> int:
     if pending:
         con.print("write them with: gupharness expect --update FILE...")
     return 1 if pending else 0
+
+
+def _report_variants(runs: list[tuple[str, list[Any]]], out: list[dict[str, Any]], con: Any) -> list[Any]:
+    """The entry-point variants section of `replay`: one failed result per variant that fails a
+    property its original satisfies on the same profile (a counterexample no file records, so
+    the exit status is 1)."""
+    from .tap import TapResult
+
+    total = sum(1 for _path, verdicts in runs for v in verdicts if not v.not_applicable)
+    bad = [(path, v) for path, verdicts in runs for v in verdicts if v.new_failures]
+    results = []
+    for path, v in bad:
+        out.append({"file": path, "kernel": v.profile, "variant": v.variant.label, "ok": False,
+                    "failures": sorted(v.failures), "new_failures": list(v.new_failures)})
+        why = "; ".join(f"{name} fails where the original holds: {v.failures[name]}" for name in v.new_failures)
+        results.append(TapResult(f"{path}::{v.profile}::variant {v.variant.label}", False, diagnostic=why))
+    if con is not None and runs:
+        con.print(f"[bold]entry-point variants[/bold] (each call through every other entry point that can make it): "
+                  f"{total} runs")
+        for path, v in bad:
+            for name in v.new_failures:
+                con.print("[red]VARIANT FAILS[/red] " + escape(f"{path} on {v.profile}: {v.variant.label}: {name} "
+                                                              f"fails where the original holds: {v.failures[name]}"))
+        if not bad:
+            con.print("[green]ok[/green] every variant holds wherever its original does")
+    return results
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
@@ -571,6 +612,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import collect, render
+
+    profile = get_profile(args.kernel)
+    if args.examples < 1:
+        raise UsageError("gupharness stats: --examples must be at least 1")
+    data = collect(profile, args.examples, args.seed)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        report.console().print(render(data))
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -582,6 +637,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "explore": cmd_explore,
     "export": cmd_export,
+    "stats": cmd_stats,
 }
 
 

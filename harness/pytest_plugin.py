@@ -1,4 +1,5 @@
-"""pytest plugin: collects regressions/*.json as test items, one per file and kernel profile.
+"""pytest plugin: collects regressions/*.json as test items, one per file and kernel profile,
+and one per file (`::variants`) for its calls made through the other entry points.
 
 An item id reads `regressions/zero-pfn-longterm-livelock.json::v5.19-rc1`. A failing item
 says which property broke on which kernel, and how. Files under regressions/pending/ (fresh,
@@ -81,6 +82,8 @@ class RegressionFile(pytest.File):
         timeout = float(self.config.getini("gup_corpus_timeout"))
         items: list[_CorpusItem] = [RegressionItem.from_parent(self, name=profile, regression=reg, profile=profile)
                                     for profile in corpus_profiles(self.config)]
+        items.append(VariantsItem.from_parent(self, name="variants", regression=reg,
+                                              profiles=corpus_profiles(self.config)))
         if reg.live:
             live = LiveItem.from_parent(self, name="live", regression=reg)
             live.add_marker(pytest.mark.live)
@@ -152,6 +155,30 @@ class RegressionItem(_CorpusItem):
         if problems:
             raise RegressionMismatch(f"{self.regression.title}\n" + "\n".join(problems) + "\n"
                                      f"replay: gupharness replay {self.path} --kernel {self.profile} --trace")
+
+
+class VariantsItem(_CorpusItem):
+    """Each call through every other entry point that can make it (harness/variants.py): no
+    variant may fail a property its original satisfies, on any of the profiles."""
+
+    def __init__(self, *, profiles: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.profiles = profiles
+
+    def runtest(self) -> None:
+        from .variants import check_variants
+
+        problems = []
+        for profile in self.profiles:
+            original = check(self.regression.scenario, profile)
+            if original.not_applicable:
+                continue
+            for v in check_variants(self.regression.scenario, profile, set(original.failures)):
+                problems += [f"{v.variant.label} on {profile}: {name} fails where the original holds: "
+                             f"{v.failures[name]}" for name in v.new_failures]
+        if problems:
+            raise RegressionMismatch(f"{self.regression.title}\n" + "\n".join(problems)
+                                     + f"\nreplay: gupharness replay {self.path}")
 
 
 class LiveItem(_CorpusItem):

@@ -18,7 +18,7 @@ from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
 from .model.bug import KernelBug, Warn
-from .model.callers import CALLERS, Caller, call_api, may_drop_mmap_lock, populate
+from .model.callers import CALLERS, Caller, call_api, caller_missing, may_drop_mmap_lock, populate
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
@@ -628,11 +628,9 @@ def _check_applicable(profile: Profile, caller: Caller, asked: FOLL, flags: FOLL
         raise NotApplicable("FOLL_LONGTERM does not exist before v5.2 (932f4a630a69)")
     if flags & FOLL.NOFAULT and not profile.has("foll_nofault"):
         raise NotApplicable("FOLL_NOFAULT does not exist before v5.16 (55b8fe703bc5)")
-    if caller.populate and not profile.has("madv_populate"):
-        raise NotApplicable(f"{caller.name}: MADV_POPULATE_READ/WRITE do not exist before v5.14 (4ca9b3859dac)")
-    if caller.name.startswith("odirect_") and not profile.has("odirect_pins"):
-        raise NotApplicable(f"{caller.name}: direct I/O took FOLL_GET references, not pins, before v6.5 "
-                            "(b7c96963925f); the model's caller pins")
+    missing = caller_missing(profile, caller)
+    if missing:
+        raise NotApplicable(missing)
     if api.endswith("_fast") and not profile.has("gup_fast_flags") and asked & ~FOLL.WRITE:
         raise NotApplicable(f"{api}() takes only a 'write' bool before v5.2 (73b0140bf0fe): "
                             f"{foll_names(asked & ~FOLL.WRITE)} cannot be passed")

@@ -3,7 +3,10 @@
 Speed matters here: strategies are built once at import and composite functions draw
 primitive choices, instead of building fresh `st.builds`/`st.one_of` objects per example
 (which Hypothesis re-validates every time). Each choice lists its simplest value first, and
-operations aim at the pages earlier calls touched, where the interactions are.
+operations aim at the pages earlier calls touched, where the interactions are: a `Story`
+tracks the holder of the latest call, live processes and the pages shared at the latest fork,
+and MOTIFS draw the few multi-operation interactions (harness/families.py) that independent
+draws would make too rarely. `gupharness stats` shows how often each family comes up.
 """
 
 from __future__ import annotations
@@ -12,23 +15,46 @@ import attrs
 from hypothesis import strategies as st
 
 from harness import scenario as sc
-from harness.model.callers import may_drop_mmap_lock
+from harness.model.callers import CALLERS, caller_missing, may_drop_mmap_lock
 from harness.model.flags import foll_from_names
 from harness.model.kernels import Profile
 
 from .layouts import layouts, small_count
 from .swarm import NONE, SWARM, Swarm
 
-#: simplest first: the plain pin
+#: simplest first: the plain pin; the slow, fast and remote entry points of both kinds
 GUP_APIS = ("pin_user_pages", "get_user_pages", "pin_user_pages_fast", "get_user_pages_fast",
             "pin_user_pages_remote", "get_user_pages_remote")
+#: user-space callers (io_uring, O_DIRECT, process_vm_*, vmsplice, /proc/pid/mem, MADV_POPULATE_*):
+#: each makes its own fixed GUP call, so they are drawn without scenario flags
+CALLER_APIS = sc.CALLER_APIS
+#: how often a call goes through a caller rather than a kernel API: entries of the API table
+#: are the kernel APIs KERNEL_WEIGHT times over, then each caller once (index 0 shrinks to the plain pin)
+KERNEL_WEIGHT = 4
 #: flags a caller plausibly passes; FOLL_GET/FOLL_PIN from a caller are the invalid mixes
+#: every entry point, weighted as above (what `for_profile` narrows to what a profile had)
+ALL_APIS = GUP_APIS * KERNEL_WEIGHT + CALLER_APIS
 COMMON_FLAGS = ("FOLL_LONGTERM", "FOLL_WRITE", "FOLL_FORCE")
 RARE_FLAGS = ("FOLL_GET", "FOLL_PIN", "FOLL_NOFAULT", "FOLL_ANON")
 
-#: operation kinds, simplest (and most useful) first; a kind may repeat to weigh it
+#: operation kinds, simplest (and most useful) first; a kind may repeat to weigh it. The
+#: "+" kinds are motifs: two or three operations that make one interaction family together
+#: (harness/families.py), which independent draws make rarely (their product of chances):
+#: a call then a CPU write by its process into its range ("+gup_write"); a held call then a
+#: fork by its process ("+pin_fork"), and then the holder's write ("+pin_fork_write"); a fork
+#: then a call on the pages now shared, in parent or child ("+fork_gup"); a call then a zap of
+#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit
+#: ("+fork_gup_exit"). They come last in each table, so shrinking turns a motif into a
+#: single operation.
+MOTIFS = ("+gup_write", "+pin_fork", "+fork_gup", "+gup_zap", "+pin_fork_write", "+fork_gup_exit")
 KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release", "dma_write", "cpu_read",
-         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read")
+         "madv_dontneed", "mprotect", "munmap", "exit", "dma_read") + MOTIFS
+#: once a process has forked, the interactions live in what the two processes do to the pages
+#: they share: the holder writing, a device writing through a pin, a zap or exit dropping one
+#: side's mapping, a GUP in either process
+AFTER_FORK_KINDS = ("gup", "cpu_write", "madv_dontneed", "gup", "cpu_write", "dma_write", "exit", "release",
+                    "madv_dontneed", "munmap", "cpu_read", "fork", "dma_write", "mprotect", "dma_read", "exit",
+                    "cpu_write", "+gup_write", "+gup_zap")
 RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
 RACE_COUNT = st.integers(1, 2)
 
@@ -41,12 +67,16 @@ REPEAT_INDEX = st.integers(0, len(REPEATS) - 1)
 BOOL = st.booleans()
 KIND_INDEX = st.integers(0, len(KINDS) - 1)
 #: with the "fork" feature: gup, cpu_write, fork, exit and device writes come up more often still
-FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "dma_write", "fork", "cpu_write", "gup", "exit")
+FORK_KINDS = KINDS + ("fork", "cpu_write", "gup", "exit", "dma_write", "fork", "cpu_write", "gup", "exit",
+                      "+pin_fork", "+fork_gup", "+pin_fork_write", "+fork_gup_exit")
 FORK_KIND_INDEX = st.integers(0, len(FORK_KINDS) - 1)
+AFTER_FORK_INDEX = st.integers(0, len(AFTER_FORK_KINDS) - 1)
 RACE_INDEX = st.integers(0, len(RACES) - 1)
 PROT = st.sampled_from(sc.PROTS)
-#: which process runs an operation once there are several: parent or child alike (shrinks to the parent)
-PROCESS_PICK = st.booleans()
+#: which process runs an operation once there are several: 0-1 the process of the latest call
+#: (the holder: the one that writes afterwards), 2 the other side of the latest fork, 3 any
+#: live process. Shrinks to the holder, which is the parent once the calls shrink to it.
+PROCESS_PICK = st.integers(0, 3)
 ONE_IN_FOUR = st.integers(0, 3)
 ONE_IN_EIGHT = st.integers(0, 7)
 WHERE = st.integers(0, 7)
@@ -76,7 +106,10 @@ def for_profile(profile: Profile) -> dict:
     """The APIs and flags a kernel had: no FOLL_PIN before v5.6, no FOLL_LONGTERM before v5.2,
     no FOLL_NOFAULT before v5.16, get_user_pages_fast() with a write bool only before v5.2.
     (Asking an old profile for them is reported as not applicable, which wastes examples.)"""
-    apis = tuple(a for a in GUP_APIS if profile.has("foll_pin") or not a.startswith("pin_"))
+    kernel = tuple(a for a in GUP_APIS if profile.has("foll_pin") or not a.startswith("pin_"))
+    callers = tuple(a for a in CALLER_APIS if (profile.has("foll_pin") or not CALLERS[a].api.startswith("pin_"))
+                    and caller_missing(profile, CALLERS[a]) is None)
+    apis = kernel * KERNEL_WEIGHT + callers
     common = tuple(f for f in COMMON_FLAGS if profile.has("foll_longterm") or f != "FOLL_LONGTERM")
     rare = tuple(f for f in RARE_FLAGS if (profile.has("foll_pin") or f != "FOLL_PIN")
                  and (profile.has("foll_nofault") or f != "FOLL_NOFAULT"))
@@ -87,10 +120,48 @@ def _pick(draw: st.DrawFn, items: list | tuple):  # type: ignore[no-untyped-def]
     return items[draw(st.integers(0, len(items) - 1))]
 
 
-def _process(draw: st.DrawFn, processes: int) -> int:
-    if processes == 1 or not draw(PROCESS_PICK):
+@attrs.define
+class Story:
+    """What the operations drawn so far did, so the next one can aim at an interaction:
+    which processes are alive, who made the latest call, which pages the calls touched and
+    which were present (so shared) when the latest fork happened."""
+
+    layout: tuple[sc.Vma, ...]
+    processes: int = 1
+    exited: set[int] = attrs.field(factory=set)
+    #: process of the latest GUP call: the one that holds, and often writes afterwards
+    holder: int = 0
+    #: (parent, child) of the latest fork
+    fork: tuple[int, int] | None = None
+    touched: list[int] = attrs.field(factory=list)
+    #: pages the processes shared at the latest fork: faulted in by the layout or touched before
+    shared: list[int] = attrs.field(factory=list)
+
+    def live(self) -> list[int]:
+        return [p for p in range(self.processes) if p not in self.exited]
+
+    def forked(self, parent: int) -> None:
+        child = self.processes
+        self.processes += 1
+        self.fork = (parent, child)
+        present = [v.start + i for v in self.layout if v.share == "private" for i, c in enumerate(v.faulted)
+                   if c != "-"]
+        self.shared = list(dict.fromkeys(self.touched + present[:4]))
+
+
+def _process(draw: st.DrawFn, story: Story) -> int:
+    """The holder most of the time, the other side of the latest fork, or any live process."""
+    if story.processes == 1:
         return 0
-    return draw(st.integers(1, processes - 1))
+    pick = draw(PROCESS_PICK)
+    holder = story.holder if story.holder not in story.exited else 0
+    if pick < 2:
+        return holder
+    if pick == 2 and story.fork is not None:
+        parent, child = story.fork
+        other = child if holder == parent else parent
+        return other if other not in story.exited else holder
+    return _pick(draw, story.live())
 
 
 def call_start(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
@@ -105,9 +176,14 @@ def call_start(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
     return vma.end + draw(st.integers(0, 1))
 
 
-def target_page(draw: st.DrawFn, layout: tuple[sc.Vma, ...], touched: list[int]) -> int:
-    """The page an earlier call started at (most of the time), or any page of the layout."""
-    if touched and draw(ONE_IN_FOUR) != 3:
+def target_page(draw: st.DrawFn, layout: tuple[sc.Vma, ...], touched: list[int],
+                shared: list[int] | None = None) -> int:
+    """The page an earlier call started at (most of the time), after a fork one time in four a
+    page the processes shared at the fork, otherwise any page of the layout."""
+    where = draw(ONE_IN_FOUR) if touched or shared else 3
+    if where == 2 and shared:
+        return _pick(draw, shared)
+    if where < 3 and touched:
         return touched[-1 - draw(st.integers(0, len(touched) - 1))]
     return call_start(draw, layout)
 
@@ -140,17 +216,23 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
 
 def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], processes: int,
            common: tuple[str, ...], rare: tuple[str, ...], touched: list[int], swarm: Swarm = NONE,
-           fast_write_only: bool = False) -> sc.Gup:
-    """A call whose range may start inside, before or after a VMA and cross holes."""
-    start = target_page(draw, layout, touched)
+           story: Story | None = None, process: int | None = None, fast_write_only: bool = False) -> sc.Gup:
+    """A call whose range may start inside, before or after a VMA and cross holes. A kernel API
+    gets a flag mix; a user-space caller makes its own fixed call (no flags of ours).
+    `fast_write_only`: before 73b0140bf0fe a *_fast() call could only say "write"."""
+    story = story if story is not None else Story(layout, processes)
+    start = target_page(draw, layout, touched, story.shared)
     pages = draw(small_count(32))
     api = _pick(draw, apis)
-    flags = draw(foll_flags(common, rare))
-    if swarm.force and "FOLL_FORCE" in common and draw(BOOL):
-        flags = tuple(dict.fromkeys(flags + ("FOLL_WRITE", "FOLL_FORCE")))
-    if fast_write_only and api.endswith("_fast"):
-        flags = tuple(f for f in flags if f == "FOLL_WRITE")
-    process = _process(draw, processes)
+    flags: tuple[str, ...] = ()
+    if api in GUP_APIS:
+        flags = draw(foll_flags(common, rare))
+        if swarm.force and "FOLL_FORCE" in common and draw(BOOL):
+            flags = tuple(dict.fromkeys(flags + ("FOLL_WRITE", "FOLL_FORCE")))
+        if fast_write_only and api.endswith("_fast"):
+            flags = tuple(f for f in flags if f == "FOLL_WRITE")
+    process = _process(draw, story) if process is None else process
+    # munmap/mprotect race only with a call that may drop the mmap lock
     writers = may_drop_mmap_lock(api, foll_from_names(flags))
     return sc.Gup(api, start, pages, flags, interleaved(draw, start, pages, process, swarm, writers), process)
 
@@ -162,62 +244,106 @@ def gup_ops(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...] =
     return gup_op(draw, layout, apis, processes, common, rare, [])
 
 
+#: how many operations: 1-6 twice as likely as 7-12, shrinking to 1 (one draw)
+OP_COUNT = st.integers(0, 17).map(lambda v: 1 + v % 6 if v < 12 else 7 + (v - 12))
+
+
 @st.composite
-def scenarios(draw: st.DrawFn, max_ops: int = 6, apis: tuple[str, ...] = GUP_APIS,
+def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_APIS,
               common: tuple[str, ...] = COMMON_FLAGS, rare: tuple[str, ...] = RARE_FLAGS,
               fast_write_only: bool = False) -> sc.Scenario:
     """A layout and 1..max_ops operations. After a fork, later operations may run in the child
-    (process numbers count forks); releases and device accesses refer to live earlier calls."""
+    (process numbers count forks) and aim at the pages the processes share; releases and
+    device accesses refer to live earlier calls."""
     swarm = Swarm.from_bits(draw(SWARM))
     layout = draw(layouts(swarm=swarm))
+    story = Story(layout)
     ops: list[sc.Op] = []
     gups: dict[int, sc.Gup] = {}
     released: set[int] = set()
-    touched: list[int] = []
-    processes = 1
-    exited: set[int] = set()
-    count = draw(st.integers(1, max_ops))
-    for index in range(count):
-        kind = FORK_KINDS[draw(FORK_KIND_INDEX)] if swarm.fork else KINDS[draw(KIND_INDEX)]
+    touched = story.touched
+    count = min(draw(OP_COUNT), max_ops)
+
+    def call(process: int | None = None) -> sc.Gup:
+        op = gup_op(draw, layout, apis, story.processes, common, rare, touched, swarm, story, process,
+                    fast_write_only)
+        gups[len(ops)] = op
+        touched.append(op.start)
+        story.holder = op.process
+        ops.append(op)
+        return op
+
+    def fork(process: int) -> None:
+        ops.append(sc.Fork(process))
+        story.forked(process)
+
+    while len(ops) < count:
+        if story.fork is not None:
+            kind = AFTER_FORK_KINDS[draw(AFTER_FORK_INDEX)]
+        else:
+            kind = FORK_KINDS[draw(FORK_KIND_INDEX)] if swarm.fork else KINDS[draw(KIND_INDEX)]
         if swarm.unmovable and draw(ONE_IN_EIGHT) == 7:
             kind = "batch_ref"  # another CPU's batch holds a page an earlier call touched
         live = [g for g in gups if g not in released]
         writable = [g for g in live if sc.writes_through(gups[g])]
-        process = _process(draw, processes)
+        room = count - len(ops)
+        op: sc.Op
+        if kind == "+gup_write" and room >= 2:
+            made = call()
+            ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
+            continue
+        if kind in ("+pin_fork", "+pin_fork_write") and room >= (2 if kind == "+pin_fork" else 3):
+            made = call()
+            fork(made.process)
+            if kind == "+pin_fork_write":
+                ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
+            continue
+        if kind in ("+fork_gup", "+fork_gup_exit") and room >= (2 if kind == "+fork_gup" else 3):
+            fork(_process(draw, story))
+            # the call in the child or in the parent (simplest: the parent), on a shared page
+            made = call(story.fork[1] if draw(BOOL) or kind == "+fork_gup_exit" else None)  # type: ignore[index]
+            if kind == "+fork_gup_exit":
+                ops.append(sc.Exit(made.process))
+                story.exited.add(made.process)
+            continue
+        if kind == "+gup_zap" and room >= 2:
+            made = call()
+            page = made.start + draw(st.integers(0, made.pages - 1))
+            ops.append(sc.Munmap(page, 1, made.process) if draw(BOOL) else sc.MadvDontneed(page, 1, made.process))
+            continue
         if kind == "release" and live:
             release = sc.Release(_pick(draw, live))
             released.add(release.of)
-            op: sc.Op = release
+            op = release
         elif kind == "dma_write" and writable:
             op = sc.DmaWrite(_pick(draw, writable), 0)
         elif kind == "dma_read" and live:
             op = sc.DmaRead(_pick(draw, live), 0)
         elif kind == "cpu_write":
-            op = sc.CpuWrite(target_page(draw, layout, touched), process)
+            op = sc.CpuWrite(target_page(draw, layout, touched, story.shared), _process(draw, story))
         elif kind == "cpu_read":
-            op = sc.CpuRead(target_page(draw, layout, touched), process)
+            op = sc.CpuRead(target_page(draw, layout, touched, story.shared), _process(draw, story))
         elif kind == "batch_ref":
-            op = sc.BatchRef(target_page(draw, layout, touched), process)
+            op = sc.BatchRef(target_page(draw, layout, touched, story.shared), _process(draw, story))
         elif kind == "fork":
-            op = sc.Fork(process)
-            processes += 1
+            fork(_process(draw, story))
+            continue
         elif kind in ("madv_dontneed", "munmap", "mprotect"):
-            page = target_page(draw, layout, touched)
+            page = target_page(draw, layout, touched, story.shared)
             pages = draw(small_count(4))
+            process = _process(draw, story)
             if kind == "madv_dontneed":
                 op = sc.MadvDontneed(page, pages, process)
             elif kind == "munmap":
                 op = sc.Munmap(page, pages, process)
             else:
                 op = sc.Mprotect(page, pages, draw(PROT), process)
-        elif kind == "exit" and processes > 1:
-            child = draw(st.integers(1, processes - 1))
-            op = sc.Exit(child)
-            exited.add(child)
-        else:  # "gup", or a kind with nothing to act on yet
-            op = gup_op(draw, layout, apis, processes, common, rare, touched, swarm, fast_write_only)
-            gups[index] = op
-            touched.append(op.start)
+        elif kind == "exit" and len(story.live()) > 1:
+            op = sc.Exit(_pick(draw, [p for p in story.live() if p != 0]))
+            story.exited.add(op.process)
+        else:  # "gup", or a kind with nothing to act on yet (or no room for its motif)
+            call()
+            continue
         ops.append(op)
     # Repetitions are drawn last, so that the choices above (and the examples they make) are the
     # same as without them: a repeat only adds references to a call that happens anyway.

@@ -11,6 +11,7 @@ import attrs
 from . import gup
 from .flags import FOLL, Errno
 from .kernel import Kernel
+from .kernels import Profile
 from .memory import Folio
 from .mm import MM
 
@@ -109,3 +110,13 @@ def populate(k: Kernel, mm: MM, start: int, nr_pages: int, flags: FOLL) -> int:
             return ret
         addr += ret
     return nr_pages
+
+
+def caller_missing(profile: Profile, caller: Caller) -> str | None:
+    """Why a user-space entry point is not there on `profile` (as the model's caller does it), or None."""
+    if caller.populate and not profile.has("madv_populate"):
+        return f"{caller.name}: MADV_POPULATE_READ/WRITE do not exist before v5.14 (4ca9b3859dac)"
+    if caller.name.startswith("odirect_") and not profile.has("odirect_pins"):
+        return (f"{caller.name}: direct I/O took FOLL_GET references, not pins, before v6.5 "
+                "(b7c96963925f); the model's caller pins")
+    return None
