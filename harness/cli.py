@@ -328,7 +328,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             changed = behaviour_change(reg, profile, verdict.run)
             changes[profile] = changed or []
             ok = verdict.ok and not changed
-            ok = verdict.ok
             if not args.no_variants and not verdict.not_applicable:
                 variant_runs.append((path, check_variants(reg.scenario, profile, set(verdict.failures))))
             out.append({"file": path, "kernel": profile, "ok": ok, "failures": verdict.failures,

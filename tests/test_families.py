@@ -70,11 +70,11 @@ def test_call_mixes_include_a_callers_own_flags() -> None:
 
 
 def test_default_generation_reaches_every_family_and_every_expressible_call() -> None:
-    data = collect("mainline", 600, seed=0)
-    assert data["examples"] == 600
+    data = collect("mainline", 1500, seed=0)
+    assert data["examples"] == 1500
     missing = [name for name, share in data["families"].items() if not share]
     missing += [f"{api} {mix}" for api, row in data["calls"].items() for mix, share in row.items() if share == 0]
-    assert not missing, f"never generated in 600 scenarios: {missing}"
+    assert not missing, f"never generated in 1500 scenarios: {missing}"
     assert data["mean_ops"] > 3
 
 

@@ -61,7 +61,7 @@ def test_same_property_failing_where_the_corpus_says_it_holds_is_new(v61: KnownF
 
 
 def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside(v61: KnownFailures) -> None:
-    result = search("v6.1", base_settings=ci(), max_examples=300, database=None, known=v61, set_aside_known=True)
+    result = search("v6.1", base_settings=ci(), max_examples=1500, database=None, known=v61, set_aside_known=True)
     assert result.findings == [] and result.counterexample is None
     assert result.set_aside > 0
     recorded_on_v61 = {prop for path in CORPUS.glob("*.json") for prop in load(path).expected_failures("v6.1")}
@@ -89,7 +89,7 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "400",
+    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "1500",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
