@@ -130,12 +130,14 @@ def test_strategies_generate_only_possible_scenarios(kernel: str) -> None:
     from harness.model.kernels import get_profile
     from harness.run import run_scenario
 
-    @settings(max_examples=150, deadline=None, database=None,
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(scenarios(**for_profile(get_profile(kernel))))
     def check(scenario: sc.Scenario) -> None:
         run = run_scenario(scenario, kernel, trace=False)
-        assert run.not_applicable is None, run.not_applicable
+        # the one not-applicable a generator cannot foresee is the model's own limit on
+        # repeated calls that never settle (harness/repeat.py), not something the kernel lacked
+        assert run.not_applicable is None or run.not_applicable.startswith("repeat:"), run.not_applicable
 
     check()
 
