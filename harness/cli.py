@@ -11,12 +11,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from properties.registry import UnknownProperty
 
 from . import report
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
+from .mutate import ENV as MUTANT_ENV
+from .mutate import MutantError, installed
 from .regression import RegressionError
 
 
@@ -45,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     hunt.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     hunt.add_argument("--json", action="store_true")
+    hunt.add_argument("--mutant", default=None, help="search the model with this source mutant applied "
+                      "(see `gupharness mutants`); nothing is saved")
 
     replay = sub.add_parser("replay", help="run regression files and check their expectations")
     replay.add_argument("files", nargs="+")
@@ -73,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--all-profiles", action="store_true", help="every failing profile, not the first per bug")
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
+    bench.add_argument("--mutants", action="store_true", help="the mutation benchmark: how many of the model's "
+                       "source mutants the search catches (see `gupharness mutants`)")
+    bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
+
+    mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
+    mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
 
     properties = sub.add_parser("properties", help="list the properties")
     properties.add_argument("--json", action="store_true")
@@ -84,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     register()
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
@@ -91,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownProfile as exc:
         print(f"gupharness: {exc}", file=sys.stderr)
         return 2
-    except (UnknownProperty, RegressionError) as exc:
+    except (UnknownProperty, RegressionError, MutantError) as exc:
         print(f"gupharness: {exc}", file=sys.stderr)
         return 2
 
@@ -139,9 +151,13 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         get_property(name)
     if args.max_examples < 1:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
+    if args.mutant is not None:
+        running = installed()
+        if running is None or running.name != args.mutant:
+            return _rerun_with_mutant(args.mutant, args.argv)
     result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
     saved = None
-    if result.counterexample is not None and not args.no_save:
+    if result.counterexample is not None and not args.no_save and args.mutant is None:
         saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
                                     f"gupharness hunt --kernel {profile.name}"
                                     + (f" --seed {args.seed}" if args.seed is not None else ""))
@@ -159,6 +175,8 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         }, indent=2))
         return 1 if result.counterexample else 0
     con = report.console()
+    if args.mutant is not None:
+        con.print(f"[bold]model patched by mutant {args.mutant}[/bold] (nothing is saved)")
     if result.counterexample is None or result.run is None:
         con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
                   f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
@@ -169,6 +187,30 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     if saved is not None:
         con.print(f"saved: {saved}\nreplay: gupharness replay {saved} --kernel {profile.name} --trace")
     return 1
+
+
+def _rerun_with_mutant(name: str, argv: list[str]) -> int:
+    """Run this same command again in a fresh interpreter with GUPHARNESS_MUTANT set, so the
+    patched model module is compiled at import (this process has the clean one loaded)."""
+    import os
+    import subprocess
+
+    from .mutants import get_mutant
+
+    get_mutant(name).check()  # unknown or not applying: one line, exit 2, before re-running
+    env = dict(os.environ, **{MUTANT_ENV: name})
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "harness", *argv], env=env).returncode
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from .mutbench import listing
+    text = listing(args.only)
+    if not text:
+        raise UsageError(f"gupharness mutants: no mutant name contains {args.only!r}")
+    print(text)
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -273,10 +315,42 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UsageError("gupharness bench: --seeds must be at least 1")
+    if args.list and not args.mutants:
+        raise UsageError("gupharness bench: --list goes with --mutants")
+    if args.mutants:
+        return _bench_mutants(args)
     data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only)
     con = report.console()
     con.print(render(data))
     con.print(render_throughput(data))
+    if args.json_file:
+        from .regression import save_json_atomic
+        save_json_atomic(args.json_file, data)
+        con.print(f"written: {args.json_file}")
+    return 0
+
+
+def _bench_mutants(args: argparse.Namespace) -> int:
+    from .mutbench import listing, render, run_mutants
+    from .search import BUG_BUDGET
+
+    if args.all_profiles:
+        raise UsageError("gupharness bench: --all-profiles does not apply to --mutants")
+    if args.list:
+        args.only = getattr(args, "only", None)
+        return cmd_mutants(args)
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.only is not None and not listing(args.only):
+        raise UsageError(f"gupharness bench: no mutant name contains {args.only!r}")
+    con = report.console()
+
+    def progress(result: dict[str, Any]) -> None:
+        con.print(f"{result['mutant']}: caught {result['caught']}/{result['searches']}"
+                  + (f" ({result['error']})" if result["error"] else ""))
+
+    data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, progress=progress)
+    con.print(render(data))
     if args.json_file:
         from .regression import save_json_atomic
         save_json_atomic(args.json_file, data)
@@ -292,6 +366,7 @@ COMMANDS = {
     "properties": cmd_properties,
     "conform": cmd_conform,
     "bench": cmd_bench,
+    "mutants": cmd_mutants,
 }
 
 

@@ -21,6 +21,9 @@ from .scenario import Scenario
 #: failure and then shrinks): the budget the benchmark and the corpus tests use
 BUG_BUDGET = 3000
 
+#: a scenario's failures that count, by property name (empty: it holds)
+Judge = Callable[[Scenario], dict[str, str]]
+
 
 class PropertyFailed(AssertionError):
     def __init__(self, failures: dict[str, str]) -> None:
@@ -47,8 +50,13 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            strategy: st.SearchStrategy[Scenario] | None = None,
            max_examples: int | None = None, seed: int | None = None,
            base_settings: settings | None = None,
-           database: object = "default", reduce_further: bool = True, shrink: bool = True) -> SearchResult:
-    """Search for a scenario that breaks one of the named properties (default: all)."""
+           database: object = "default", reduce_further: bool = True, shrink: bool = True,
+           judge: Judge | None = None) -> SearchResult:
+    """Search for a scenario that breaks one of the named properties (default: all).
+
+    `judge` replaces "run the scenario on the profile and check the properties": it returns
+    the failures that count (the mutation benchmark keeps only those the clean model does not
+    show). With a judge the result carries no Run."""
     from properties import PROPERTIES, check_all
     from strategies import for_profile, scenarios
 
@@ -63,13 +71,17 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     state: dict = {"count": 0, "first": None, "first_t": None, "last": None}
     started = time.perf_counter()
 
-    def check(scenario: Scenario) -> None:
-        state["count"] += 1
+    def default_judge(scenario: Scenario) -> dict[str, str]:
         run = run_scenario(scenario, profile, trace=False)
         if run.not_applicable:
-            return
-        verdicts = check_all(run, names)
-        failures = {k: v for k, v in verdicts.items() if v is not None}
+            return {}
+        return {k: v for k, v in check_all(run, names).items() if v is not None}
+
+    judged = judge if judge is not None else default_judge
+
+    def check(scenario: Scenario) -> None:
+        state["count"] += 1
+        failures = judged(scenario)
         if failures:
             if state["first"] is None:
                 state["first"] = state["count"]
@@ -103,17 +115,17 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         seconds = time.perf_counter() - started
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
     if reduce_further and shrink:
-        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
-        failing = [name for name, verdict in shrunk.items() if verdict is not None]
+        failing = list(judged(counterexample))
 
         def still_fails(candidate: Scenario) -> bool:
-            candidate_run = run_scenario(candidate, profile, trace=False)
-            if candidate_run.not_applicable:
-                return False
-            verdict = check_all(candidate_run, names)
-            return all(verdict[name] is not None for name in failing)
+            verdict = judged(candidate)
+            return bool(verdict) and all(name in verdict for name in failing)
 
         counterexample = reduce(counterexample, still_fails)
+    if judge is not None:
+        seconds = time.perf_counter() - started
+        return SearchResult(profile, names, counterexample, None, judge(counterexample), state["first"],
+                            state["count"], state["first_t"], seconds)
     run = run_scenario(counterexample, profile)
     verdicts = check_all(run, names)
     failures = {k: v for k, v in verdicts.items() if v is not None}
