@@ -97,7 +97,8 @@ _LIST: tuple[Mutant, ...] = (
     Mutant("migration_failure_retries", G,
            "    return ENOMEM if ret > 0 else ret\n",
            "    return ret\n",
-           "check_and_migrate_movable_pages (v5.13..v6.0): pages that failed to migrate are returned as a count"),
+           "check_and_migrate_movable_pages (v5.13..v6.0): pages that failed to migrate are returned as a count",
+           ("v5.13",)),
     Mutant("collect_drains_inverted", G,
            "        if not folio.lru and drain_allow:\n            k.trace(\"drain\", \"lru_add_drain_all()\")\n"
            "            k.mem.lru_add_drain_all()\n            drain_allow = False\n"
