@@ -165,6 +165,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         from .serialize import to_data
         print(json.dumps({
             "kernel": profile.name,
+            "mutant": args.mutant,
             "properties": list(result.properties),
             "examples": result.examples,
             "examples_to_failure": result.examples_to_failure if result.counterexample else None,
@@ -175,8 +176,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         }, indent=2))
         return 1 if result.counterexample else 0
     con = report.console()
-    if args.mutant is not None:
-        con.print(f"[bold]model patched by mutant {args.mutant}[/bold] (nothing is saved)")
+    patched = installed()
+    if patched is not None:
+        con.print(f"[bold]model patched by mutant {patched.name}[/bold] (nothing is saved)")
     if result.counterexample is None or result.run is None:
         con.print(f"[green]no counterexample[/green] on {profile.name} after {result.examples} examples "
                   f"({result.seconds:.2f} s): {', '.join(result.properties)} hold")
