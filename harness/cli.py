@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--mutants", action="store_true", help="the mutation benchmark: how many of the model's "
                        "source mutants the search catches (see `gupharness mutants`)")
     bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
+    bench.add_argument("--workers", type=int, default=2, help="with --mutants: mutants searched at a time")
 
     mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
     mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
@@ -343,6 +344,8 @@ def _bench_mutants(args: argparse.Namespace) -> int:
         return cmd_mutants(args)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.workers < 1:
+        raise UsageError("gupharness bench: --workers must be at least 1")
     if args.only is not None and not listing(args.only):
         raise UsageError(f"gupharness bench: no mutant name contains {args.only!r}")
     con = report.console()
@@ -350,8 +353,10 @@ def _bench_mutants(args: argparse.Namespace) -> int:
     def progress(result: dict[str, Any]) -> None:
         con.print(f"{result['mutant']}: caught {result['caught']}/{result['searches']}"
                   + (f" ({result['error']})" if result["error"] else ""))
+        sys.stdout.flush()  # progress shows up even when the output goes to a file
 
-    data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, progress=progress)
+    data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, workers=args.workers,
+                       progress=progress)
     con.print(render(data))
     if args.json_file:
         from .regression import save_json_atomic
