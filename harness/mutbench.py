@@ -9,7 +9,7 @@ show is set aside while the search goes on (so a known bug of an old profile doe
 the mutant). A model exception (a BUG the model reaches, or a crash) counts as a failure
 named after it. Not shrunk: the benchmark measures finding, not minimising.
 
-    python -m harness.mutbench worker NAME --seeds N   (GUPHARNESS_MUTANT=NAME; prints JSON)
+    python -m harness.mutbench worker --seeds N   (with GUPHARNESS_MUTANT=NAME; a JSON line per search)
     python -m harness.mutbench clean                    (the clean model's verdicts, JSON lines)
 """
 
@@ -100,8 +100,9 @@ def serve_clean(stdin: IO[str], stdout: IO[str]) -> None:
         stdout.flush()
 
 
-def run_worker(seeds: int, max_examples: int) -> dict[str, Any]:
-    """In a process running a mutant: search each of its profiles once per seed."""
+def run_worker(seeds: int, max_examples: int, out: IO[str]) -> None:
+    """In a process running a mutant: search each of its profiles once per seed, writing one
+    JSON line per search as it finishes (so a worker stopped early keeps what it found)."""
     from hypothesis import settings
 
     from .profiles import register
@@ -113,7 +114,6 @@ def run_worker(seeds: int, max_examples: int) -> dict[str, Any]:
     register()
     ci = settings.get_profile("ci")
     clean = CleanModel()
-    runs = []
     try:
         for profile in mutant.profiles:
             masked = Counter[str]()
@@ -131,32 +131,38 @@ def run_worker(seeds: int, max_examples: int) -> dict[str, Any]:
                 started = time.perf_counter()
                 found = search(profile, None, seed=seed, max_examples=max_examples, base_settings=ci,
                                database=None, shrink=False, judge=judge)
-                runs.append({
+                out.write(json.dumps({
                     "profile": profile, "seed": seed, "caught": found.counterexample is not None,
                     "properties": sorted(found.failures),
                     "examples": found.examples_to_failure if found.counterexample is not None else found.examples,
                     "seconds": round(found.seconds_to_failure if found.seconds_to_failure is not None
                                      else time.perf_counter() - started, 3),
                     "set_aside": dict(masked),
-                })
+                }) + "\n")
+                out.flush()
     finally:
         clean.close()
-    return {"mutant": mutant.name, "runs": runs}
 
 
 def bench_one(mutant: Mutant, seeds: int, max_examples: int) -> dict[str, Any]:
     """Run one mutant's worker subprocess and summarise its seeds."""
     cmd = [sys.executable, "-m", "harness.mutbench", "worker", "--seeds", str(seeds),
            "--max-examples", str(max_examples)]
-    timeout = 120 + 120 * seeds * len(mutant.profiles)
+    # a backstop only (the model's step budget bounds every run): generous for a loaded machine
+    timeout = 300 + 900 * seeds * len(mutant.profiles)
     try:
         done = subprocess.run(cmd, env=_env(mutant.name), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return summarise(mutant, seeds, [], f"timed out after {timeout} s")
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return summarise(mutant, seeds, _runs(partial), f"timed out after {timeout} s")
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return summarise(mutant, seeds, [], f"worker failed (exit {done.returncode}): {last}")
-    return summarise(mutant, seeds, json.loads(done.stdout)["runs"], None)
+        return summarise(mutant, seeds, _runs(done.stdout), f"worker failed (exit {done.returncode}): {last}")
+    return summarise(mutant, seeds, _runs(done.stdout), None)
+
+
+def _runs(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
 def summarise(mutant: Mutant, seeds: int, runs: list[dict[str, Any]], error: str | None) -> dict[str, Any]:
@@ -167,7 +173,7 @@ def summarise(mutant: Mutant, seeds: int, runs: list[dict[str, Any]], error: str
         set_aside.update(r["set_aside"])
     return {
         "mutant": mutant.name, "module": mutant.module, "why": mutant.why, "profiles": list(mutant.profiles),
-        "searches": seeds * len(mutant.profiles), "caught": len(caught),
+        "searches": seeds * len(mutant.profiles), "completed": len(runs), "caught": len(caught),
         "by": dict(by.most_common()),
         "median_examples": statistics.median(r["examples"] for r in caught) if caught else None,
         "median_seconds": round(statistics.median(r["seconds"] for r in caught), 3) if caught else None,
@@ -200,7 +206,9 @@ def render(data: dict[str, Any]) -> Table:
         table.add_column(column)
     for r in data["mutants"]:
         colour = "green" if r["searches"] and r["caught"] == r["searches"] else "red"
-        by = r["error"] or ", ".join(f"{name} {n}" for name, n in r["by"].items()) or "-"
+        by = ", ".join(f"{name} {n}" for name, n in r["by"].items()) or "-"
+        if r["error"]:
+            by += f" [{r['error']}; {r['completed']} of {r['searches']} searches done]"
         table.add_row(r["mutant"], ",".join(r["profiles"]), f"[{colour}]{r['caught']}/{r['searches']}[/]", by,
                       "-" if r["median_examples"] is None else str(r["median_examples"]),
                       "-" if r["median_seconds"] is None else str(r["median_seconds"]))
@@ -233,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_clean(sys.stdin, sys.stdout)
         return 0
     from .search import BUG_BUDGET
-    print(json.dumps(run_worker(args.seeds, args.max_examples or BUG_BUDGET)))
+    run_worker(args.seeds, args.max_examples or BUG_BUDGET, sys.stdout)
     return 0
 
 
