@@ -56,7 +56,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
 
     `judge` replaces "run the scenario on the profile and check the properties": it returns
     the failures that count (the mutation benchmark keeps only those the clean model does not
-    show). With a judge the result carries no Run."""
+    show). With a judge the counterexample is only Hypothesis-shrunk (no further reduction)
+    and the result carries no Run."""
     from properties import PROPERTIES, check_all
     from strategies import for_profile, scenarios
 
@@ -71,17 +72,26 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     state: dict = {"count": 0, "first": None, "first_t": None, "last": None}
     started = time.perf_counter()
 
-    def default_judge(scenario: Scenario) -> dict[str, str]:
-        run = run_scenario(scenario, profile, trace=False)
-        if run.not_applicable:
-            return {}
-        return {k: v for k, v in check_all(run, names).items() if v is not None}
-
-    judged = judge if judge is not None else default_judge
-
+    # Keep check() as it is: a derandomized search seeds its example stream from the test
+    # function's source, so editing it changes which examples every ci run sees.
     def check(scenario: Scenario) -> None:
         state["count"] += 1
-        failures = judged(scenario)
+        run = run_scenario(scenario, profile, trace=False)
+        if run.not_applicable:
+            return
+        verdicts = check_all(run, names)
+        failures = {k: v for k, v in verdicts.items() if v is not None}
+        if failures:
+            if state["first"] is None:
+                state["first"] = state["count"]
+                state["first_t"] = time.perf_counter() - started
+            state["last"] = scenario
+            raise PropertyFailed(failures)
+
+    def check_judged(scenario: Scenario) -> None:
+        assert judge is not None
+        state["count"] += 1
+        failures = judge(scenario)
         if failures:
             if state["first"] is None:
                 state["first"] = state["count"]
@@ -99,7 +109,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         overrides["database"] = database
     if seed is not None:
         overrides["derandomize"] = False
-    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
+    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check if judge is None else check_judged))
     # one example-database key per profile and property set, so a failure saved for one
     # search is replayed first by the same search (also on another CI machine sharing the DB)
     test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
@@ -114,18 +124,22 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     if counterexample is None:
         seconds = time.perf_counter() - started
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
-    if reduce_further and shrink:
-        failing = list(judged(counterexample))
-
-        def still_fails(candidate: Scenario) -> bool:
-            verdict = judged(candidate)
-            return bool(verdict) and all(name in verdict for name in failing)
-
-        counterexample = reduce(counterexample, still_fails)
     if judge is not None:
         seconds = time.perf_counter() - started
         return SearchResult(profile, names, counterexample, None, judge(counterexample), state["first"],
                             state["count"], state["first_t"], seconds)
+    if reduce_further and shrink:
+        shrunk = check_all(run_scenario(counterexample, profile, trace=False), names)
+        failing = [name for name, verdict in shrunk.items() if verdict is not None]
+
+        def still_fails(candidate: Scenario) -> bool:
+            candidate_run = run_scenario(candidate, profile, trace=False)
+            if candidate_run.not_applicable:
+                return False
+            verdict = check_all(candidate_run, names)
+            return all(verdict[name] is not None for name in failing)
+
+        counterexample = reduce(counterexample, still_fails)
     run = run_scenario(counterexample, profile)
     verdicts = check_all(run, names)
     failures = {k: v for k, v in verdicts.items() if v is not None}
