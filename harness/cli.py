@@ -21,6 +21,8 @@ from properties.registry import UnknownProperty
 
 from . import report
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
+from .mutate import ENV as MUTANT_ENV
+from .mutate import MutantError, installed
 from .regression import Regression, RegressionError
 
 
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--new", action="store_true", help="set aside failures a corpus file explains and keep "
                       "searching; report only new ones, each shrunk separately")
     hunt.add_argument("--json", action="store_true")
+    hunt.add_argument("--mutant", default=None, help="search the model with this source mutant applied "
+                      "(see `gupharness mutants`); nothing is saved")
 
     replay = sub.add_parser("replay", help="run regression files and check their expectations")
     replay.add_argument("files", nargs="+")
@@ -91,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--all-profiles", action="store_true", help="every failing profile, not the first per bug")
     bench.add_argument("--only", default=None, help="only regression files whose name contains this")
     bench.add_argument("--json", dest="json_file", default=None, help="also write the results to this file")
+    bench.add_argument("--mutants", action="store_true", help="the mutation benchmark: how many of the model's "
+                       "source mutants the search catches (see `gupharness mutants`)")
+    bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
+    bench.add_argument("--workers", type=int, default=2, help="with --mutants: mutants searched at a time")
+
+    mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
+    mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
 
     explore = sub.add_parser("explore", help="check every scenario of a bounded scope, shortest first")
     explore.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
@@ -129,10 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_hypothesis_files_out_of_cwd()
         register()
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         return _bad_input(str(exc))
-    except (UnknownProfile, UnknownProperty, RegressionError, SettingsProfileError) as exc:
+    except (UnknownProfile, UnknownProperty, RegressionError, SettingsProfileError, MutantError) as exc:
         return _bad_input(f"gupharness: {exc}")
     except KeyboardInterrupt:
         print("gupharness: interrupted", file=sys.stderr)
@@ -223,7 +235,11 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         get_property(name)
     if args.max_examples < 1:
         raise UsageError("gupharness hunt: --max-examples must be at least 1")
-    if not args.no_save:
+    if args.mutant is not None:
+        running = installed()
+        if running is None or running.name != args.mutant:
+            return _rerun_with_mutant(args.mutant, args.argv)
+    if not args.no_save and args.mutant is None:
         writable_root(args.root, "hunt")
     known = KnownFailures.from_directory(profile, Path(args.root) / "regressions")
     found_by = f"gupharness hunt --kernel {profile.name}" + (f" --seed {args.seed}" if args.seed is not None else "")
@@ -240,7 +256,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                                  if v is not None}
     saved: list[Path | None] = []
     for finding in findings:
-        if finding.new and not args.no_save:
+        if finding.new and not args.no_save and args.mutant is None:  # a mutant's finding is not the kernel's
             saved.append(save_counterexample(args.root, finding.counterexample, profile.name, finding.failures,
                                              found_by + (" --new" if args.new else "")))
         else:
@@ -251,6 +267,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         from .serialize import to_data
         print(json.dumps({
             "kernel": profile.name,
+            "mutant": args.mutant,
             "properties": list(result.properties),
             "examples": result.examples,
             "examples_to_failure": result.examples_to_failure if result.counterexample else None,
@@ -269,6 +286,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         }, indent=2))
         return 1 if new or (findings and not args.new) else 0
     con = report.console()
+    patched = installed()
+    if patched is not None:
+        con.print(f"[bold]model patched by mutant {patched.name}[/bold] (nothing is saved)")
     if args.new:
         aside = "; ".join(f"{prop}: {', '.join(paths)}" for prop, paths in set_aside.items())
         con.print(f"set aside {result.set_aside} example(s) failing only as the corpus records"
@@ -295,6 +315,30 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
               f"({result.seconds:.2f} s)")
     return 1 if new or not args.new else 0
+
+
+def _rerun_with_mutant(name: str, argv: list[str]) -> int:
+    """Run this same command again in a fresh interpreter with GUPHARNESS_MUTANT set, so the
+    patched model module is compiled at import (this process has the clean one loaded)."""
+    import os
+    import subprocess
+
+    from .mutants import get_mutant
+
+    get_mutant(name).check()  # unknown or not applying: one line, exit 2, before re-running
+    env = dict(os.environ, **{MUTANT_ENV: name})
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "harness", *argv], env=env).returncode
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from .mutbench import listing
+    text = listing(args.only)
+    if not text:
+        raise UsageError(f"gupharness mutants: no mutant name contains {args.only!r}")
+    print(text)
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -511,6 +555,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UsageError("gupharness bench: --seeds must be at least 1")
+    if args.list and not args.mutants:
+        raise UsageError("gupharness bench: --list goes with --mutants")
+    if args.mutants:
+        return _bench_mutants(args)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError("gupharness bench: --max-examples must be at least 1")
     if args.json_file:
@@ -625,6 +673,38 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_mutants(args: argparse.Namespace) -> int:
+    from .mutbench import listing, render, run_mutants
+    from .search import BUG_BUDGET
+
+    if args.all_profiles:
+        raise UsageError("gupharness bench: --all-profiles does not apply to --mutants")
+    if args.list:
+        args.only = getattr(args, "only", None)
+        return cmd_mutants(args)
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.workers < 1:
+        raise UsageError("gupharness bench: --workers must be at least 1")
+    if args.only is not None and not listing(args.only):
+        raise UsageError(f"gupharness bench: no mutant name contains {args.only!r}")
+    con = report.console()
+
+    def progress(result: dict[str, Any]) -> None:
+        con.print(f"{result['mutant']}: caught {result['caught']}/{result['searches']}"
+                  + (f" ({result['error']})" if result["error"] else ""))
+        sys.stdout.flush()  # progress shows up even when the output goes to a file
+
+    data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, workers=args.workers,
+                       progress=progress)
+    con.print(render(data))
+    if args.json_file:
+        from .regression import save_json_atomic
+        save_json_atomic(args.json_file, data)
+        con.print(f"written: {args.json_file}")
+    return 0
+
+
 COMMANDS = {
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
@@ -637,6 +717,7 @@ COMMANDS = {
     "explore": cmd_explore,
     "export": cmd_export,
     "stats": cmd_stats,
+    "mutants": cmd_mutants,
 }
 
 

@@ -29,6 +29,9 @@ else:  # pragma: no cover - Hypothesis depends on the backport there
 #: failure and then shrinks): the budget the benchmark and the corpus tests use
 BUG_BUDGET = 3000
 
+#: a scenario's failures that count, by property name (empty: it holds)
+Judge = Callable[[Scenario], dict[str, str]]
+
 
 class PropertyFailed(AssertionError):
     def __init__(self, failures: dict[str, str]) -> None:
@@ -90,13 +93,19 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            max_examples: int | None = None, seed: int | None = None,
            base_settings: settings | None = None,
            database: object = "default", reduce_further: bool = True, shrink: bool = True,
-           known: KnownFailures | None = None, set_aside_known: bool = False) -> SearchResult:
+           known: KnownFailures | None = None, set_aside_known: bool = False,
+           judge: Judge | None = None) -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all).
 
     With `known` (the corpus as seen from this profile) each failure is classified as known
     or new and the two kinds are shrunk apart; with `set_aside_known` too, examples that
     fail only in known ways count as passing, so the search keeps going past them and
-    reports only failures no corpus file explains."""
+    reports only failures no corpus file explains.
+
+    `judge` replaces "run the scenario on the profile and check the properties": it returns
+    the failures that count (the mutation benchmark keeps only those the clean model does not
+    show). With a judge the counterexample is only Hypothesis-shrunk (no further reduction)
+    and the result carries no Run."""
     from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
@@ -116,7 +125,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     started = time.perf_counter()
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
-        return _failing(scenario, profile, names)
+        return judge(scenario) if judge is not None else _failing(scenario, profile, names)
 
     def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
         if known is None:
@@ -146,6 +155,17 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         last[key] = scenario  # Hypothesis replays each shrunk failure last
         raise _failure_class(key)(failures)
 
+    def check_judged(scenario: Scenario) -> None:
+        assert judge is not None
+        state["count"] += 1
+        failures = judge(scenario)
+        if failures:
+            if state["first"] is None:
+                state["first"] = state["count"]
+                state["first_t"] = time.perf_counter() - started
+            state["last"] = scenario
+            raise PropertyFailed(failures)
+
     chosen = base_settings if base_settings is not None else settings()
     overrides: dict = {"deadline": None, "report_multiple_bugs": True,
                        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -156,7 +176,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         overrides["database"] = database
     if seed is not None:
         overrides["derandomize"] = False
-    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
+    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check if judge is None else check_judged))
     # one example-database key per profile and property set, so a failure saved for one
     # search is replayed first by the same search (also on another CI machine sharing the DB)
     test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
@@ -171,6 +191,13 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         _, rest = group.split(PropertyFailed)
         if rest is not None:
             raise
+    if judge is not None:
+        seconds = time.perf_counter() - started
+        if not last:
+            return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds)
+        judged = next(iter(last.values()))
+        return SearchResult(profile, names, judged, None, judge(judged), state["first"], state["count"],
+                            state["first_t"], seconds)
     findings = [_finish(profile, names, scenario, key, known, reduce_further and shrink)
                 for key, scenario in sorted(last.items(), key=lambda item: item[0][0] != "new")]
     seconds = time.perf_counter() - started  # finding, shrinking and reducing
