@@ -53,8 +53,8 @@ _LIST: tuple[Mutant, ...] = (
            "gup_must_unshare: unshares exclusive anon pages and leaves shared ones (inverted condition)"),
     # -- references ------------------------------------------------------------------------
     Mutant("pin_counted_as_get", G,
-           "            folio.refcount += GUP_PIN_COUNTING_BIAS\n",
-           "            folio.refcount += 1\n",
+           "            folio.ref_add(GUP_PIN_COUNTING_BIAS)\n",
+           "            folio.ref_add(1)\n",
            "try_grab_folio: a FOLL_PIN on a small folio adds 1 instead of GUP_PIN_COUNTING_BIAS"),
     Mutant("get_without_foll_get", G,
            "    if pages is not None and not flags & FOLL.PIN:\n",
@@ -90,8 +90,8 @@ _LIST: tuple[Mutant, ...] = (
            ("v5.9",)),
     # -- long-term pinning -----------------------------------------------------------------
     Mutant("cma_path_unpins_only_movable", G,
-           "    _drop_all(k, pages, gup_flags)\n    migrate_pages(k, movable)\n",
-           "    _drop_all(k, movable, gup_flags)\n    migrate_pages(k, movable)\n",
+           "            _drop_all(k, pages, gup_flags)\n            if migrate_pages(k, movable):\n",
+           "            _drop_all(k, movable, gup_flags)\n            if migrate_pages(k, movable):\n",
            "_gup_longterm_cma_only (v5.2..v5.12): before migrating, only the CMA pages' pins are dropped",
            ("v5.7",)),
     Mutant("migration_failure_retries", G,
@@ -100,15 +100,15 @@ _LIST: tuple[Mutant, ...] = (
            "check_and_migrate_movable_pages (v5.13..v6.0): pages that failed to migrate are returned as a count",
            ("v5.13",)),
     Mutant("collect_drains_inverted", G,
-           "        if not folio.lru and drain_allow:\n            k.trace(\"drain\", \"lru_add_drain_all()\")\n"
+           "        if _needs_drain(k, folio) and drain_allow:\n            k.trace(\"drain\", \"lru_add_drain_all()\")\n"
            "            k.mem.lru_add_drain_all()\n            drain_allow = False\n"
            "        if k.mem.isolate_lru(folio):\n            k.trace(\"isolate\", f\"pfn {folio.pfn} isolated from the LRU\")\n"
            "            isolated.append(folio)\n",
-           "        if folio.lru and drain_allow:\n            k.trace(\"drain\", \"lru_add_drain_all()\")\n"
+           "        if not _needs_drain(k, folio) and drain_allow:\n            k.trace(\"drain\", \"lru_add_drain_all()\")\n"
            "            k.mem.lru_add_drain_all()\n            drain_allow = False\n"
            "        if k.mem.isolate_lru(folio):\n            k.trace(\"isolate\", f\"pfn {folio.pfn} isolated from the LRU\")\n"
            "            isolated.append(folio)\n",
-           "collect_longterm_unpinnable_folios (v6.1+): drains the LRU batches only for folios already on the LRU"),
+           "collect_longterm_unpinnable_folios (v6.1+): drains the LRU batches exactly when it need not (inverted)"),
     Mutant("collect_counts_lru_only", G,
            "        collected += 1\n",
            "        collected += folio.lru\n",
@@ -190,12 +190,12 @@ _LIST: tuple[Mutant, ...] = (
            "    k.set_pte(child, addr, folio, write=bool(vma.flags & VM.WRITE), dirty=pte.dirty, new_ref=True)\n",
            "copy_present_pte: the child's PTE takes the VMA's write permission, not the write-protected PTE's"),
     Mutant("fork_shares_pinned", V,
-           "        return folio.anon_exclusive and folio.maybe_dma_pinned()\n",
-           "        return folio.anon_exclusive and not folio.maybe_dma_pinned()\n",
+           "        return folio.anon and folio.anon_exclusive and parent.has_pinned and folio.maybe_dma_pinned()\n",
+           "        return folio.anon and folio.anon_exclusive and parent.has_pinned and not folio.maybe_dma_pinned()\n",
            "page_try_dup_anon_rmap (v5.19+): copies the unpinned pages for the child and shares the pinned ones"),
     Mutant("fork_skips_anon_vmas", V,
-           "        if not (vma.flags & VM.PFNMAP) and not vma.anon_vma:\n",
-           "        if not (vma.flags & VM.PFNMAP) and vma.anon_vma:\n",
+           "        if not (vma.flags & (VM.PFNMAP | VM.MIXEDMAP)) and not vma.anon_vma:\n",
+           "        if not (vma.flags & (VM.PFNMAP | VM.MIXEDMAP)) and vma.anon_vma:\n",
            "vma_needs_copy: copies the PTEs of VMAs without anon pages and skips those with (inverted)"),
     Mutant("mprotect_keeps_ptes_writable", V,
            "        if not piece.flags & VM.WRITE:\n",
@@ -207,7 +207,7 @@ _LIST: tuple[Mutant, ...] = (
            "                drained += 1\n                drained += 0\n",
            "lru_add_drain_all: the LRU batch's reference is not dropped when its folios move to the LRU"),
     Mutant("isolate_without_ref", M,
-           "        folio.lru = False\n        folio.refcount += 1\n        return True\n",
+           "        folio.lru = False\n        folio.ref_add(1)\n        return True\n",
            "        folio.lru = False\n        pass  # folio_get() forgotten\n        return True\n",
            "folio_isolate_lru: the isolation reference is not taken"),
     # -- callers ---------------------------------------------------------------------------

@@ -155,17 +155,6 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         last[key] = scenario  # Hypothesis replays each shrunk failure last
         raise _failure_class(key)(failures)
 
-    def check_judged(scenario: Scenario) -> None:
-        assert judge is not None
-        state["count"] += 1
-        failures = judge(scenario)
-        if failures:
-            if state["first"] is None:
-                state["first"] = state["count"]
-                state["first_t"] = time.perf_counter() - started
-            state["last"] = scenario
-            raise PropertyFailed(failures)
-
     chosen = base_settings if base_settings is not None else settings()
     overrides: dict = {"deadline": None, "report_multiple_bugs": True,
                        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -176,7 +165,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         overrides["database"] = database
     if seed is not None:
         overrides["derandomize"] = False
-    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check if judge is None else check_judged))
+    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
     # one example-database key per profile and property set, so a failure saved for one
     # search is replayed first by the same search (also on another CI machine sharing the DB)
     test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
