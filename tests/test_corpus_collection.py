@@ -27,7 +27,6 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     shutil.copy(DIRTY_COW, corpus / DIRTY_COW.name)
     (corpus / "broken.json").write_text('{"format": 1, "title": "x", "scenario": {"layout": []}}')
     (corpus / "slow.json").write_text(json.dumps(_slow_file()))
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
     pytester.makepyfile(test_other="def test_other_tests_still_run():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=v4.8 v5.19-rc1 mainline",
                                 "-o", "gup_corpus_timeout=2", "-o", "timeout=0")
@@ -41,3 +40,13 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     out = result.stdout.str()
     assert "broken.json::load" in out and "broken.json: scenario.ops: required field missing" in out
     assert "slow.json::mainline" in out and "Timeout" in out
+
+
+def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pytest.Pytester) -> None:
+    """Installed, the plugin collects a repository's regressions/ without any conftest;
+    `-p no:gupharness` turns it off."""
+    shutil.copy(SEED, pytester.mkdir("regressions") / SEED.name)
+    on = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=mainline", "regressions")
+    on.assert_outcomes(passed=2)  # the profile's item and the file's ::variants item
+    off = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:gupharness", "regressions")
+    assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED

@@ -193,7 +193,6 @@ import attrs
 from harness.model import kernels
 kernels.PROFILES["v5.19"] = attrs.evolve(kernels.PROFILES["v5.19"],
     switches=kernels.PROFILES["v5.19"].switches | {"zero_page_unpinnable"})
-pytest_plugins = ["harness.pytest_plugin"]
 ''')
     # in a subprocess: the conftest patches a profile, which must not leak into this session
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "regressions")
@@ -210,7 +209,6 @@ def test_pending_files_are_not_collected(pytester: pytest.Pytester) -> None:
     pending = pytester.mkdir("regressions").joinpath(PENDING)
     pending.mkdir()
     shutil.copy(SEED, pending / "new.json")
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     result = pytester.runpytest("-p", "no:cacheprovider", "regressions")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     # named on the command line, a pending file is collected (to check it before promoting it)
@@ -221,7 +219,6 @@ def test_pending_files_are_not_collected(pytester: pytest.Pytester) -> None:
 
 def test_not_applicable_is_skipped_with_its_reason(pytester: pytest.Pytester) -> None:
     shutil.copy(SEED, pytester.mkdir("regressions") / SEED.name)
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "-o", "gup_kernels=v4.9 mainline", "regressions")
     result.assert_outcomes(passed=1 + 1, skipped=1)  # + the ::variants item
     assert "not applicable on v4.9: pin_user_pages does not exist before" in result.stdout.str()
@@ -229,7 +226,6 @@ def test_not_applicable_is_skipped_with_its_reason(pytester: pytest.Pytester) ->
 
 def test_corpus_directories_are_an_ini_option(pytester: pytest.Pytester) -> None:
     shutil.copy(SEED, pytester.mkdir("corpus") / SEED.name)
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     result = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_corpus=corpus", "-o", "gup_kernels=mainline")
     result.assert_outcomes(passed=1 + 1)  # + the ::variants item
 

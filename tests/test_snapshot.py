@@ -199,7 +199,6 @@ def test_corpus_item_fails_on_a_behaviour_change_with_the_diff(pytester: pytest.
     pytester.makeconftest('''
 from harness.model import fault
 fault.do_fault_around = lambda k, mm, vma, addr: None
-pytest_plugins = ["harness.pytest_plugin"]
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "regressions", "-k", "mainline")
     result.assert_outcomes(failed=1)
