@@ -33,13 +33,15 @@ from rich.text import Text
 from . import scenario as sc
 from .model import vmops
 from .model.kernel import Kernel
-from .model.kernels import get_profile
+from .model.kernels import get_profile, profile_for_release
 from .model.mm import MM
 from .observe import PageObservation, StepObservation
 from .run import describe_op, format_result, observe, run_scenario
 from .serialize import to_data
 
-PROFILE = "mainline"
+#: the model profile that stands for the running kernel: the newest profile not newer than
+#: its release (uname -r), mainline beyond the newest numbered one
+PROFILE = profile_for_release(os.uname().release)
 #: the per-page fields of an observation, in the order differences are reported
 PAGE_FIELDS = ("present", "zero", "anon", "mapped_once", "identity")
 FIELDS = ("result",) + PAGE_FIELDS
@@ -418,7 +420,8 @@ def render_report(report: ConformReport) -> RenderableType:
     """The search's outcome, agreement per entry point and per field, and the shrunk mismatch."""
     head = Text()
     verdict = ("no mismatch" if report.ok else "MISMATCH" if report.mismatch else "UNSTABLE")
-    head.append(f"conform: model {PROFILE} vs Linux {report.kernel}: ", style="bold")
+    head.append(f"conform: model {PROFILE} (the profile for Linux {report.kernel}: the newest not newer than it) "
+                f"vs Linux {report.kernel}: ", style="bold")
     head.append(verdict, style="bold green" if report.ok else "bold red")
     head.append(f" — {report.examples_to_mismatch} example(s) compared"
                 f"{' before the mismatch' if report.mismatch else ''}, {report.seconds:.1f} s"

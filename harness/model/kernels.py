@@ -7,6 +7,8 @@ Profiles are data so that the CLI can list them and the bisector can walk them.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 
@@ -256,3 +258,25 @@ def changes_between(older: Profile, newer: Profile) -> tuple[list[Switch], list[
     on = [SWITCHES[n] for n in sorted(newer.switches - older.switches)]
     off = [SWITCHES[n] for n in sorted(older.switches - newer.switches)]
     return on, off
+
+
+def _version(text: str) -> tuple[int, int, int] | None:
+    """'v5.19-rc1' / '5.19.0-rc1-foo' / '6.18.44-cloud' -> (major, minor, rc), rc 99 for a release."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:-rc(\d+))?", text)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3]) if match[3] else 99
+
+
+def profile_for_release(release: str) -> str:
+    """The profile that models a running kernel of this release (`uname -r`): the newest
+    profile not newer than it; mainline for anything newer than the newest numbered profile;
+    the oldest profile for anything older."""
+    running = _version(release)
+    numbered = [(v, name) for name in PROFILE_NAMES if (v := _version(name)) is not None]
+    if running is None:
+        return "mainline"
+    if running > max(numbered)[0]:
+        return "mainline"
+    older = [(v, name) for v, name in numbered if v <= running]
+    return max(older)[1] if older else min(numbered)[1]
