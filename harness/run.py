@@ -128,6 +128,9 @@ class OpResult:
     migration_failed: bool = False
     #: an overflow guard refused a reference during the call (a WARN with guard=True)
     guard_refused: bool = False
+    #: addr -> (VM flags, vma_is_anonymous()) of the caller's VMA there when the call started
+    #: (None: no VMA), so properties can judge the access against the documented rules
+    vmas_at_start: dict[int, tuple[int, bool] | None] = attrs.field(factory=dict)
 
 
 @attrs.define(eq=False)
@@ -349,6 +352,7 @@ class _Executor:
         # isolations race with the long-term check instead (gup.start_racing_isolations)
         k.racing_isolations = [(self.k.mms[inner.process], inner.page) for inner in op.interleave
                                if isinstance(inner, sc.Isolate) and inner.process in self.k.mms]
+        result.vmas_at_start = _vma_views(mm, op.start, op.pages)
         kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
         permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
         no_page = _no_struct_page(mm, op.start, op.pages)
@@ -652,6 +656,14 @@ def _grab(mm: MM, addr: int, folio: Folio) -> Grab:
     return Grab(addr, folio.pfn, folio.is_zero, folio.anon, cow, folio.zone, folio.migratetype,
                 live=not folio.freed and folio.refcount != 0, exclusive=folio.anon_exclusive,
                 mapped=None if pte is None else pte.pfn)
+
+
+def _vma_views(mm: MM, start: int, pages: int) -> dict[int, tuple[int, bool] | None]:
+    views: dict[int, tuple[int, bool] | None] = {}
+    for addr in range(start, start + pages):
+        vma = mm.find_vma(addr)
+        views[addr] = None if vma is None else (int(vma.flags), vma.is_anonymous())
+    return views
 
 
 def _range_permitted(k: Kernel, mm: MM, start: int, pages: int, flags: FOLL) -> bool:

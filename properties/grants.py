@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.model.callers import CALLERS
-from harness.model.flags import FOLL, Errno, errno_name, foll_from_names
+from harness.model.flags import FOLL, VM, Errno, errno_name, foll_from_names, foll_names
 from harness.run import OpResult, Run, describe_op
 from harness.scenario import Gup
 
@@ -110,4 +110,55 @@ def pinned_anon_exclusive(run: Run) -> str | None:
                 return (f"after op {snap.after} ({describe_op(run.scenario.ops[snap.after])}), anon pfn {held.pfn} "
                         f"pinned by op {held.op} (process {held.process}, page {held.addr}) is no longer "
                         "PG_anon_exclusive")
+    return None
+
+
+@prop("permissions_respected")
+def permissions_respected(run: Run) -> str | None:
+    """A get/pin never returns a page of a VMA that check_vma_flags()'s documented rules refuse
+    for the call's flags, judged on the VMA the caller had there when the call started.
+
+    The rules, as mm/gup.c has kept them on every profile the harness models (first match
+    refuses): VM_IO or VM_PFNMAP; FOLL_ANON on a VMA that is not anonymous; FOLL_WRITE on a
+    VMA without VM_WRITE unless FOLL_FORCE, and with FOLL_FORCE only in a COW mapping
+    (private and VM_MAYWRITE: a forced write breaks COW, it never writes a shared mapping);
+    a read of a VMA without VM_READ unless FOLL_FORCE, and with FOLL_FORCE only if VM_MAYREAD.
+    GUP-fast must honour them too (pte_access_permitted(), and a PROT_NONE PTE is never
+    followed). Stated here on their own, apart from the model's check_vma_flags(), so a
+    mistake there or a path that skips it shows up; later refusals (FS-DAX, secretmem, the
+    v6.5 writeback rule) only narrow what may be returned and are not needed for this side."""
+    for result in run.results:
+        op = result.op
+        if not isinstance(op, Gup) or not result.grabbed or result.result is None or result.result <= 0:
+            continue
+        flags = result.flags
+        for grab in result.grabbed:
+            view = result.vmas_at_start.get(grab.addr)
+            reason: str | None
+            if view is None:
+                reason = "there was no VMA there when the call started"
+            else:
+                reason = _refused(VM(view[0]), view[1], flags)
+            if reason is not None:
+                return (f"op {result.index} ({describe_op(op)}) returned pfn {grab.pfn} at page {grab.addr} "
+                        f"with {foll_names(flags)}, though {reason}")
+    return None
+
+
+def _refused(vm: VM, anonymous: bool, flags: FOLL) -> str | None:
+    if vm & (VM.IO | VM.PFNMAP):
+        return "the VMA is VM_IO/VM_PFNMAP"
+    if flags & FOLL.ANON and not anonymous:
+        return "FOLL_ANON asks for anonymous memory and the VMA is not"
+    if flags & FOLL.WRITE:
+        if not vm & VM.WRITE:
+            if not flags & FOLL.FORCE:
+                return "the VMA is not writable and the call is not forced"
+            if vm & VM.SHARED or not vm & VM.MAYWRITE:
+                return "a forced write may only break COW in a private, VM_MAYWRITE mapping"
+    elif not vm & VM.READ:
+        if not flags & FOLL.FORCE:
+            return "the VMA is not readable and the call is not forced"
+        if not vm & VM.MAYREAD:
+            return "a forced read needs VM_MAYREAD"
     return None

@@ -280,3 +280,19 @@ def test_a_cpu_access_that_keeps_faulting_is_a_livelock(monkeypatch: pytest.Monk
     assert run.livelock is not None and "keeps faulting" in str(run.livelock)
     verdict = check_all(run)["terminates"]
     assert verdict is not None and "op 0" in verdict
+
+
+def test_permissions_respected_holds_and_catches_a_check_vma_flags_that_lets_everything_through(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import scenario as sc
+    from harness.run import run_scenario
+    from properties import check_all
+
+    protnone_read = sc.Scenario((sc.Vma(0, 1, prot="none", faulted="w"),), (sc.Gup("get_user_pages", 0, 1),))
+    anon_on_file = sc.Scenario((sc.Vma(0, 1, backing="file", faulted="r"),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_ANON",)),))
+    for scenario in (protnone_read, anon_on_file):
+        assert check_all(run_scenario(scenario, "mainline"), ["permissions_respected"]) == {"permissions_respected": None}
+    monkeypatch.setattr(gup, "check_vma_flags", lambda k, vma, flags: 0)
+    for scenario in (protnone_read, anon_on_file):
+        verdict = check_all(run_scenario(scenario, "mainline"), ["permissions_respected"])["permissions_respected"]
+        assert verdict is not None and "returned pfn" in verdict
