@@ -102,6 +102,8 @@ class Snapshot:
     accounting: tuple[tuple[int, int, int], ...]
     #: PTEs that point at a freed folio: (pid, addr, pfn)
     dangling: tuple[tuple[int, int, int], ...]
+    #: (pfn, mapcount) of every live folio but the zero page (whose mappings are not counted)
+    mapcounts: tuple[tuple[int, int], ...] = ()
 
 
 @attrs.define
@@ -564,7 +566,8 @@ class _Executor:
                                                                  zero_pins_counted=not counted)))
             for f in k.mem.live()
         )
-        return Snapshot(after, tuple(held), maps, accounting, tuple(dangling))
+        mapcounts = tuple((f.pfn, f.mapcount) for f in k.mem.live() if not f.is_zero)
+        return Snapshot(after, tuple(held), maps, accounting, tuple(dangling), mapcounts)
 
     def release_all(self) -> None:
         """What a process exit or driver teardown does: every remaining pin/reference goes.

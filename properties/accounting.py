@@ -106,3 +106,24 @@ def call_contract(run: Run) -> str | None:
             if result.result == 0 and not (invalid and is_pin and op.api != "pin_user_pages_fast"):
                 return f"{where}: returned 0 (only refused arguments to pin_user_pages*() may)"
     return None
+
+
+@prop("mapcount_matches_page_tables")
+def mapcount_matches_page_tables(run: Run) -> str | None:
+    """After every step, each folio's mapcount is the number of page-table entries that map
+    it, in every process (the reverse map's count: page_add_*_rmap() on every PTE set,
+    page_remove_rmap() on every PTE cleared, by fork, COW, unshare, migration, zap and exit).
+
+    A mapcount that drifts from the page tables misleads everything that trusts it: do_wp_page's
+    reuse test before v5.9, pagemap's "exclusively mapped" bit, and refcount_accounting, whose
+    expected count is built from the mapcount. The zero page is not counted (its PTEs are
+    special)."""
+    for snap in run.snapshots:
+        mapped: dict[int, int] = {}
+        for pfn in snap.maps.values():
+            mapped[pfn] = mapped.get(pfn, 0) + 1
+        for pfn, mapcount in snap.mapcounts:
+            if mapcount != mapped.get(pfn, 0):
+                return (f"after op {snap.after} ({describe_op(run.scenario.ops[snap.after])}): pfn {pfn} has "
+                        f"mapcount {mapcount}, but {mapped.get(pfn, 0)} page-table entries map it")
+    return None

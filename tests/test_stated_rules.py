@@ -296,3 +296,25 @@ def test_permissions_respected_holds_and_catches_a_check_vma_flags_that_lets_eve
     for scenario in (protnone_read, anon_on_file):
         verdict = check_all(run_scenario(scenario, "mainline"), ["permissions_respected"])["permissions_respected"]
         assert verdict is not None and "returned pfn" in verdict
+
+
+def test_mapcount_matches_page_tables_holds_and_catches_a_zap_that_keeps_the_rmap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import scenario as sc
+    from harness.model.kernel import Kernel as KernelClass
+    from harness.run import run_scenario
+    from properties import check_all
+
+    fork_then_write = sc.Scenario((sc.Vma(0, 1, faulted="w"),), (sc.Fork(), sc.CpuWrite(0), sc.MadvDontneed(0, 1, 1)))
+    assert check_all(run_scenario(fork_then_write, "mainline"), ["mapcount_matches_page_tables"]) == {
+        "mapcount_matches_page_tables": None}
+
+    def zap_keeping_rmap(self: KernelClass, mm: object, addr: int) -> None:
+        pte = mm.ptes.pop(addr, None)  # type: ignore[attr-defined]
+        if pte is not None and pte.folio is not None and not pte.special:
+            self.mem.put(pte.folio)  # the reference goes, page_remove_rmap() is forgotten
+
+    monkeypatch.setattr(KernelClass, "zap_pte", zap_keeping_rmap)
+    verdict = check_all(run_scenario(fork_then_write, "mainline"),
+                        ["mapcount_matches_page_tables"])["mapcount_matches_page_tables"]
+    assert verdict is not None and "page-table entries map it" in verdict
