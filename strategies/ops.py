@@ -55,7 +55,8 @@ KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release
 AFTER_FORK_KINDS = ("gup", "cpu_write", "madv_dontneed", "gup", "cpu_write", "dma_write", "exit", "release",
                     "madv_dontneed", "munmap", "cpu_read", "fork", "dma_write", "mprotect", "dma_read", "exit",
                     "cpu_write", "+gup_write", "+gup_zap")
-RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap")
+#: a CPU read races too: it can refault a page GUP just zapped or COWed (the FOLL_COW dirty test)
+RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap", "cpu_read")
 RACE_COUNT = st.integers(1, 2)
 
 #: Gup.repeat, simplest first: once (five draws in eight); twice; 1024 references, where
@@ -205,6 +206,8 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
             ops.append(sc.MadvDontneed(page, 1, process))
         elif kind == "cpu_write":
             ops.append(sc.CpuWrite(page, process))
+        elif kind == "cpu_read":
+            ops.append(sc.CpuRead(page, process))
         elif kind == "mprotect":
             ops.append(sc.Mprotect(page, 1, draw(PROT), process))
         elif kind == "isolate":

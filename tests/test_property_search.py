@@ -125,7 +125,13 @@ def _uncovered_bug_profiles() -> list[str]:
 def test_every_bug_profile_shows_a_failure(kernel: str) -> None:
     """On every profile with a recorded bug, the search finds some recorded failure there."""
     budget = max(settings().max_examples, BUG_BUDGET)
-    result = search(kernel, sorted(KNOWN[kernel]), base_settings=DERANDOMIZED(), max_examples=budget, database=None,
-                    shrink=False)
-    assert result.counterexample is not None, f"no recorded failure found on {kernel}"
+    # the derandomized stream first, then two fixed seeds: a bug found in about four seeds of five
+    # (GUP after fork, alone on the LTS bases v4.14..v5.4) must not turn this red by the luck of
+    # one stream, and every attempt is still reproducible
+    for seed in (None, 1, 2):
+        result = search(kernel, sorted(KNOWN[kernel]), base_settings=DERANDOMIZED(), max_examples=budget,
+                        database=None, shrink=False, seed=seed)
+        if result.counterexample is not None:
+            break
+    assert result.counterexample is not None, f"no recorded failure found on {kernel} in three searches"
     assert set(result.failures) <= KNOWN[kernel]
