@@ -60,9 +60,12 @@ def test_search_reports_each_example_with_the_budget_as_total() -> None:
 
 def test_search_has_no_total_while_shrinking() -> None:
     calls: list[tuple[int, int | None, str]] = []
-    found = search("v4.8", ["zero_page_never_pinned_writable"], max_examples=3000, seed=0, database=None,
-                   reduce_further=False, progress=lambda done, total, what: calls.append((done, total, what)))
+    # a judge that fails every scenario with an op: the first failure comes at once, then shrinking
+    found = search("mainline", max_examples=50, seed=0, database=None,
+                   judge=lambda scenario: {"any_op": "fails"} if scenario.ops else {},
+                   progress=lambda done, total, what: calls.append((done, total, what)))
     assert found.counterexample is not None
+    assert calls[0][1:] == (50, "examples")
     assert calls[-1][1] is None and calls[-1][2] == "shrinking"
 
 
