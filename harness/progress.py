@@ -39,9 +39,14 @@ def shown(title: str, quiet: bool = False) -> Iterator[ProgressFn]:
     # redirect_*=False: rich would otherwise route print() on stdout through the stderr console
     with Progress(*columns, console=console, transient=True, redirect_stdout=False,
                   redirect_stderr=False) as bar:
-        task = bar.add_task(escape(title), total=None)
+        tasks = [bar.add_task(escape(title), total=None)]
 
         def update(done: int, total: int | None, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=escape(f"{title}: {what}" if what else title))
+            description = escape(f"{title}: {what}" if what else title)
+            if total is None and bar.tasks[-1].total is not None:
+                # rich reads total=None as "unchanged": a count with no total (shrinking) is a new task
+                bar.update(tasks[-1], visible=False)
+                tasks.append(bar.add_task(description, total=None))
+            bar.update(tasks[-1], completed=done, total=total, description=description)
 
         yield update

@@ -78,3 +78,11 @@ def test_bench_counts_every_seed_and_throughput_search(monkeypatch: pytest.Monke
     assert [done for done, _, _ in calls] == list(range(total))
     assert {t for _, t, _ in calls} == {total}
     assert "seed 1" in calls[1][2]
+
+
+def test_a_count_without_total_is_drawn_as_one(terminal: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_module.shown("hunt x") as update:
+        update(3, 10, "examples")
+        update(12, None, "shrinking")
+    err = capsys.readouterr().err
+    assert "12/?" in err and "12/10" not in err
