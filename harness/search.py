@@ -127,6 +127,13 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     started = time.perf_counter()
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
+        # progress is reported here, not in check(): Hypothesis derives a derandomized run's seed
+        # from check()'s source, and the corpus tests' budgets are tuned to today's seed
+        if progress is not None:
+            if state["first"] is None:
+                progress(state["count"], budget, "examples")
+            else:
+                progress(state["count"], None, "shrinking")
         return judge(scenario) if judge is not None else _failing(scenario, profile, names)
 
     def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
@@ -145,11 +152,6 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
 
     def check(scenario: Scenario) -> None:
         state["count"] += 1
-        if progress is not None:
-            if state["first"] is None:
-                progress(state["count"], budget, "examples")
-            else:
-                progress(state["count"], None, "shrinking")
         failures = failing_of(scenario)
         if not failures:
             return
