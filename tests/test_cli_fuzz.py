@@ -30,7 +30,7 @@ SEED_FILES = sorted((ROOT / "regressions").glob("*.json"))
 EXAMPLES = int(os.environ.get("GUPHARNESS_FUZZ_EXAMPLES", "200"))
 
 #: A scratch directory shared by every example: files are written under fresh names.
-_SCRATCH = Path(tempfile.mkdtemp(prefix="gupharness-fuzz-"))
+_SCRATCH = Path(tempfile.gettempdir()) / f"gupharness-fuzz-{os.getpid()}"  # made by _in_scratch
 
 ODD_TEXT = st.sampled_from(["", " ", "-", "--", "nomatch", "v9.99", "mainline ", "MAINLINE", "../..", "\x00",
                             "é", "a" * 300, "all", "default", "-1"])
@@ -199,6 +199,7 @@ def _in_scratch() -> Iterator[None]:
     """Relative paths and the default --root land in the scratch directory, never in the
     project; the directory goes when the module is done."""
     before = os.getcwd()
+    _SCRATCH.mkdir(exist_ok=True)
     os.chdir(_SCRATCH)
     try:
         yield
