@@ -20,6 +20,7 @@ import attrs
 from rich.table import Table
 
 from .model.kernels import PROFILE_NAMES
+from .progress import ProgressFn
 from .regression import RegressionError, load
 from .search import BUG_BUDGET, search
 
@@ -97,19 +98,22 @@ def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
 
 def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | Path = "regressions",
               all_profiles: bool = False, throughput_examples: int = 300,
-              only: str | None = None) -> dict[str, Any]:
+              only: str | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     from hypothesis import settings
 
     from properties import PROPERTIES
 
     ci = settings.get_profile("ci")
-    results = []
-    for path, profile, prop in bugs(directory, all_profiles):
-        if only is not None and only not in path.name:
-            continue
+    results: list[BugResult] = []
+    chosen = [(path, profile, prop) for path, profile, prop in bugs(directory, all_profiles)
+              if only is None or only in path.name]
+    total = len(chosen) * seeds + len(PROPERTIES)  # every seed of every bug, then one throughput search each
+    for path, profile, prop in chosen:
         reg = load(path)
         result = BugResult(str(path), profile, prop, seeds)
         for seed in range(seeds):
+            if progress is not None:
+                progress(len(results) * seeds + seed, total, f"{path.stem} on {profile}, seed {seed}")
             found = search(profile, [prop], seed=seed, max_examples=max_examples, base_settings=ci, database=None)
             if found.counterexample is None:
                 continue
@@ -120,7 +124,9 @@ def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | 
             result.canonical += found.counterexample == reg.scenario
         results.append(result)
     throughput = {}
-    for name in PROPERTIES:
+    for done, name in enumerate(PROPERTIES):
+        if progress is not None:
+            progress(len(chosen) * seeds + done, total, f"throughput of {name}")
         started = time.perf_counter()
         found = search("mainline", [name], seed=0, max_examples=throughput_examples, base_settings=ci, database=None)
         elapsed = time.perf_counter() - started

@@ -23,6 +23,7 @@ from . import report
 from .model.kernels import PROFILE_NAMES, PROFILES, SWITCHES, TIMELINE, UnknownProfile, changes_between, get_profile
 from .mutate import ENV as MUTANT_ENV
 from .mutate import MutantError, installed
+from .progress import shown
 from .regression import Regression, RegressionError
 
 
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--new", action="store_true", help="set aside failures a corpus file explains and keep "
                       "searching; report only new ones, each shrunk separately")
     hunt.add_argument("--json", action="store_true")
+    hunt.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
+                     "when stderr is not a terminal either)")
     hunt.add_argument("--mutant", default=None, help="search the model with this source mutant applied "
                       "(see `gupharness mutants`); nothing is saved")
 
@@ -88,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--no-save", action="store_true", help="do not write a mismatch to regressions/pending")
     conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     conform.add_argument("--json", action="store_true")
+    conform.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
+                     "when stderr is not a terminal either)")
 
     bench = sub.add_parser("bench", help="how reliably and fast the search finds each catalogued bug")
     bench.add_argument("--seeds", type=int, default=20)
@@ -99,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "source mutants the search catches (see `gupharness mutants`)")
     bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
     bench.add_argument("--workers", type=int, default=2, help="with --mutants: mutants searched at a time")
+    bench.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
+                     "when stderr is not a terminal either)")
 
     mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
     mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
@@ -115,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     explore.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     explore.add_argument("--json", action="store_true")
+    explore.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
+                     "when stderr is not a terminal either)")
     export = sub.add_parser("export", help="write a regression file as a standalone C reproducer (kselftest style)")
     export.add_argument("file")
     export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")
@@ -243,14 +252,16 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         writable_root(args.root, "hunt")
     known = KnownFailures.from_directory(profile, Path(args.root) / "regressions")
     found_by = f"gupharness hunt --kernel {profile.name}" + (f" --seed {args.seed}" if args.seed is not None else "")
-    if args.new:
-        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed,
-                        known=known, set_aside_known=True)
-        findings = result.findings
-    else:
-        # stop at the first failure as always; then say whether the corpus already explains it
-        result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed)
-        findings = result.findings
+    with shown(f"hunt {profile.name}", args.quiet) as progress:
+        if args.new:
+            result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed,
+                            known=known, set_aside_known=True, progress=progress)
+        else:
+            # stop at the first failure as always; then say whether the corpus already explains it
+            result = search(profile, args.properties, max_examples=args.max_examples, seed=args.seed,
+                            progress=progress)
+    findings = result.findings
+    if not args.new:
         for finding in findings:
             finding.explained = {k: v for k, v in known.explain(finding.counterexample, finding.failures).items()
                                  if v is not None}
@@ -524,7 +535,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
         failed = False
         out = []
         for path, reg in regs:
-            comparison = compare(reg.scenario)
+            comparison = compare(reg.scenario)  # one file is quick: no progress
             failed |= not comparison.agree
             out.append({"file": path, **comparison.to_json()})
             if not args.json:
@@ -532,7 +543,8 @@ def cmd_conform(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(out, indent=2))
         return 1 if failed else 0
-    result = conform(args.examples, args.seed)
+    with shown("conform", args.quiet) as progress:
+        result = conform(args.examples, args.seed, progress=progress)
     saved = None
     if result.mismatch is not None and not args.no_save:
         saved = save_counterexample(args.root, result.mismatch.scenario, "mainline",
@@ -567,7 +579,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench import bugs
         if not any(args.only in path.name for path, _profile, _prop in bugs("regressions", args.all_profiles)):
             raise UsageError(f"gupharness bench: --only {args.only}: no catalogued bug's file name contains it")
-    data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only)
+    with shown("bench", args.quiet) as progress:
+        data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only,
+                         progress=progress)
     con = report.console()
     con.print(render(data))
     con.print(render_throughput(data))
@@ -583,7 +597,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     from properties import get_property
 
-    from .explore import CI_SCOPE, THOROUGH_SCOPE, explore
+    from .explore import CI_SCOPE, THOROUGH_SCOPE, Level, explore
     from .regression import save_counterexample
     from .serialize import to_data
 
@@ -603,7 +617,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise UsageError("gupharness explore: --max-runs must be at least 1")
     if not args.no_save:
         writable_root(args.root, "explore")
-    result = explore(profile, scope, args.properties, max_runs=args.max_runs)
+    with shown(f"explore {profile.name}", args.quiet) as progress:
+        def level_done(level: Level) -> None:
+            progress(level.depth, scope.depth, f"depth {level.depth}: {level.runs} runs")
+
+        result = explore(profile, scope, args.properties, max_runs=args.max_runs, progress=level_done)
     saved = None
     if result.counterexample is not None and not args.no_save:
         saved = save_counterexample(args.root, result.counterexample, profile.name, result.failures,
@@ -689,14 +707,20 @@ def _bench_mutants(args: argparse.Namespace) -> int:
     if args.only is not None and not listing(args.only):
         raise UsageError(f"gupharness bench: no mutant name contains {args.only!r}")
     con = report.console()
+    from .mutants import MUTANTS
+    total = sum(1 for name in MUTANTS if args.only is None or args.only in name)
+    done: list[dict[str, Any]] = []
 
-    def progress(result: dict[str, Any]) -> None:
-        con.print(f"{result['mutant']}: caught {result['caught']}/{result['searches']}"
-                  + (f" ({result['error']})" if result["error"] else ""))
-        sys.stdout.flush()  # progress shows up even when the output goes to a file
+    with shown("bench --mutants", args.quiet) as bar:
+        def progress(result: dict[str, Any]) -> None:
+            done.append(result)
+            bar(len(done), total, f"{result['mutant']} done")
+            con.print(f"{result['mutant']}: caught {result['caught']}/{result['searches']}"
+                      + (f" ({result['error']})" if result["error"] else ""))
+            sys.stdout.flush()  # the per-mutant lines show up even when the output goes to a file
 
-    data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, workers=args.workers,
-                       progress=progress)
+        data = run_mutants(args.seeds, args.max_examples or BUG_BUDGET, only=args.only, workers=args.workers,
+                           progress=progress)
     con.print(render(data))
     if args.json_file:
         from .regression import save_json_atomic

@@ -36,6 +36,7 @@ from .model.kernel import Kernel
 from .model.kernels import get_profile, profile_for_release
 from .model.mm import MM
 from .observe import PageObservation, StepObservation
+from .progress import ProgressFn
 from .run import describe_op, format_result, observe, run_scenario
 from .serialize import to_data
 
@@ -280,9 +281,11 @@ def _tally(comparison: Comparison, by_entry: dict[str, Tally], by_field: dict[st
             by_field[name].disagree += bad
 
 
-def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0) -> ConformReport:
+def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0,
+            progress: ProgressFn | None = None) -> ConformReport:
     """Search drivable scenarios for one where the model (mainline) and the running kernel
-    disagree; shrink it. Agreement counts cover the examples before the first mismatch."""
+    disagree; shrink it. Agreement counts cover the examples before the first mismatch;
+    `progress` hears of each example (no total once shrinking)."""
     from strategies.drivable import drivable_scenarios
 
     from .oracle import availability
@@ -297,6 +300,10 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
 
     def check(scenario: sc.Scenario) -> None:
         comparison = compare(scenario, timeout=timeout)
+        state["runs"] = state.get("runs", 0) + 1
+        if progress is not None:
+            progress(state["runs"], examples if state["counting"] else None,
+                     "examples" if state["counting"] else "shrinking")
         if state["counting"]:
             state["count"] += 1
             _tally(comparison, by_entry, by_field)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from .known import KnownFailures
 from .model.kernels import Profile, get_profile
+from .progress import ProgressFn
 from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
@@ -94,7 +95,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            base_settings: settings | None = None,
            database: object = "default", reduce_further: bool = True, shrink: bool = True,
            known: KnownFailures | None = None, set_aside_known: bool = False,
-           judge: Judge | None = None) -> SearchResult:
+           judge: Judge | None = None, progress: ProgressFn | None = None) -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all).
 
     With `known` (the corpus as seen from this profile) each failure is classified as known
@@ -105,7 +106,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     `judge` replaces "run the scenario on the profile and check the properties": it returns
     the failures that count (the mutation benchmark keeps only those the clean model does not
     show). With a judge the counterexample is only Hypothesis-shrunk (no further reduction)
-    and the result carries no Run."""
+    and the result carries no Run. `progress` hears of each example (harness/progress.py);
+    after the first failure Hypothesis gives no total for shrinking, so it hears None."""
     from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
@@ -125,6 +127,13 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     started = time.perf_counter()
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
+        # progress is reported here, not in check(): Hypothesis derives a derandomized run's seed
+        # from check()'s source, and the corpus tests' budgets are tuned to today's seed
+        if progress is not None:
+            if state["first"] is None:
+                progress(state["count"], budget, "examples")
+            else:
+                progress(state["count"], None, "shrinking")
         return judge(scenario) if judge is not None else _failing(scenario, profile, names)
 
     def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
@@ -165,7 +174,9 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         overrides["database"] = database
     if seed is not None:
         overrides["derandomize"] = False
-    test: Callable[[], None] = settings(chosen, **overrides)(given(strategy)(check))
+    effective = settings(chosen, **overrides)
+    budget = effective.max_examples
+    test: Callable[[], None] = effective(given(strategy)(check))
     # one example-database key per profile and property set, so a failure saved for one
     # search is replayed first by the same search (also on another CI machine sharing the DB)
     test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]

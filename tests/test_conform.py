@@ -41,8 +41,10 @@ def pin(start: int, pages: int = 1, process: int = 0) -> Gup:
 # ---- the differential run ---------------------------------------------------------------------
 
 def test_forty_drivable_scenarios_show_no_mismatch() -> None:
-    report = conform(40, seed=0)
+    calls: list[tuple[int, int | None, str]] = []
+    report = conform(40, seed=0, progress=lambda done, total, what: calls.append((done, total, what)))
     assert report.ok, report.mismatch.first_mismatch if report.mismatch else report.flaky
+    assert calls == [(n, 40, "examples") for n in range(1, 41)]  # the progress bar hears of every example
     assert report.examples_to_mismatch == 40
     assert report.by_entry["layout"].agree == 40
     assert all(t.disagree == 0 for t in report.by_field.values())
