@@ -6,7 +6,7 @@ from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
 from harness.model.gup import fast_flags_allowed
 from harness.model.kernels import Profile
 from harness.run import Run, describe_op
-from harness.scenario import Gup
+from harness.scenario import Gup, Op
 
 from .registry import prop
 
@@ -66,7 +66,7 @@ def longterm_pins_only_on_pinnable(run: Run) -> str | None:
 class _Where:
     """"op N (its description)", rendered only when a message needs it (describe_op is costly)."""
 
-    def __init__(self, index: int, op: Gup) -> None:
+    def __init__(self, index: int, op: Op) -> None:
         self.index, self.op = index, op
 
     def __format__(self, spec: str) -> str:

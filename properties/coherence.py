@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.model.flags import FOLL, foll_names
 from harness.run import Run, describe_op
 
+from .accounting import _Where
 from .registry import prop
 
 
@@ -55,7 +56,7 @@ def private_stays_private(run: Run) -> str | None:
     for write in run.writes:
         if not write.private:
             continue
-        where = f"op {write.op} ({describe_op(run.scenario.ops[write.op])})"
+        where = _Where(write.op, run.scenario.ops[write.op])  # rendered only for a message
         if write.page_cache:
             return (f"{where}: a {write.via} write through process {write.process}'s private mapping at page "
                     f"{write.addr} landed in page-cache pfn {write.pfn}, i.e. in the file")
