@@ -36,6 +36,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar on stderr (none is shown when stderr is not a terminal either)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gupharness", description="Property-based regression harness for get_user_pages.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -55,8 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--new", action="store_true", help="set aside failures a corpus file explains and keep "
                       "searching; report only new ones, each shrunk separately")
     hunt.add_argument("--json", action="store_true")
-    hunt.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
-                     "when stderr is not a terminal either)")
+    _add_quiet(hunt)
     hunt.add_argument("--mutant", default=None, help="search the model with this source mutant applied "
                       "(see `gupharness mutants`); nothing is saved")
 
@@ -83,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_argument("--property", default=None, help="bisect this property (default: any property)")
     bisect.add_argument("--json", action="store_true")
 
-    conform = sub.add_parser("conform", help="compare the model (mainline) with the running kernel")
+    conform = sub.add_parser("conform", help="compare the model (the profile for the running release) with the running kernel")
     conform.add_argument("--examples", type=int, default=200)
     conform.add_argument("--seed", type=int, default=None)
     conform.add_argument("--file", action="append", dest="files", default=[],
@@ -91,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--no-save", action="store_true", help="do not write a mismatch to regressions/pending")
     conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     conform.add_argument("--json", action="store_true")
-    conform.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
-                     "when stderr is not a terminal either)")
+    _add_quiet(conform)
 
     bench = sub.add_parser("bench", help="how reliably and fast the search finds each catalogued bug")
     bench.add_argument("--seeds", type=int, default=20)
@@ -104,8 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "source mutants the search catches (see `gupharness mutants`)")
     bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
     bench.add_argument("--workers", type=int, default=2, help="with --mutants: mutants searched at a time")
-    bench.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
-                     "when stderr is not a terminal either)")
+    _add_quiet(bench)
 
     mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
     mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
@@ -122,8 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--no-save", action="store_true", help="do not write the counterexample to regressions/pending")
     explore.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
     explore.add_argument("--json", action="store_true")
-    explore.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (none is shown "
-                     "when stderr is not a terminal either)")
+    _add_quiet(explore)
     export = sub.add_parser("export", help="write a regression file as a standalone C reproducer (kselftest style)")
     export.add_argument("file")
     export.add_argument("--format", default="c", choices=("c",), help="output format (only c)")

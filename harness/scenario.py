@@ -315,12 +315,7 @@ def _validate_vma(where: str, vma: Vma) -> None:
     _choice(f"{where}.share", vma.share, SHARES)
     _choice(f"{where}.backing", vma.backing, BACKINGS)
     _choice(f"{where}.placement", vma.placement, PLACEMENTS)
-    if vma.faulted:
-        if len(vma.faulted) != vma.pages:
-            raise ScenarioError(f"{where}.faulted", f"has {len(vma.faulted)} characters for {vma.pages} pages")
-        bad = set(vma.faulted) - set(FAULT_CHARS)
-        if bad:
-            raise ScenarioError(f"{where}.faulted", f"unknown page state {sorted(bad)[0]!r} (use one of {FAULT_CHARS!r})")
+    _per_page(f"{where}.faulted", vma.faulted, vma.pages, FAULT_CHARS, "page state")
     if vma.backing == "pfnmap":
         if vma.faulted.strip("-"):
             raise ScenarioError(f"{where}.faulted", "a PFN map has no struct pages to fault in (its PTEs are set up by the driver)")
@@ -333,13 +328,7 @@ def _validate_vma(where: str, vma: Vma) -> None:
             raise ScenarioError(f"{where}.share", "a mixedmap driver mapping is MAP_SHARED in the model (private "
                                 "driver mappings and their COW are not modelled)")
         _choice(f"{where}.placement", vma.placement, DRIVER_PLACEMENTS)
-        if vma.driver:
-            if len(vma.driver) != vma.pages:
-                raise ScenarioError(f"{where}.driver", f"has {len(vma.driver)} characters for {vma.pages} pages")
-            bad = set(vma.driver) - set(DRIVER_CHARS)
-            if bad:
-                raise ScenarioError(f"{where}.driver", f"unknown driver page kind {sorted(bad)[0]!r} "
-                                    f"(use one of {DRIVER_CHARS!r})")
+        _per_page(f"{where}.driver", vma.driver, vma.pages, DRIVER_CHARS, "driver page kind")
 
 
 def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int, Gup], released: set[int],
@@ -401,6 +390,17 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             raise ScenarioError(where, f"more than {MAX_PROCESSES} processes, more than the format allows")
         return processes + 1
     return processes
+
+
+def _per_page(where: str, value: str, pages: int, allowed: str, what: str) -> None:
+    """A per-page string ('' = all default): one known character per page."""
+    if not value:
+        return
+    if len(value) != pages:
+        raise ScenarioError(where, f"has {len(value)} characters for {pages} pages")
+    bad = set(value) - set(allowed)
+    if bad:
+        raise ScenarioError(where, f"unknown {what} {sorted(bad)[0]!r} (use one of {allowed!r})")
 
 
 def _within_span(where: str, start: int, pages: int) -> None:
