@@ -61,7 +61,8 @@ AFTER_FORK_KINDS = ("gup", "cpu_write", "madv_dontneed", "gup", "cpu_write", "dm
 #: "zap_refault" is a race motif: MADV_DONTNEED then a CPU read of the same page, so the retry
 #: finds a different, clean page than the one it faulted (the Dirty COW family), which two
 #: independent race draws make rarely
-RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap", "cpu_read", "zap_refault")
+RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap", "cpu_read", "zap_refault",
+         "zap_refault")
 RACE_COUNT = st.integers(1, 2)
 
 #: Gup.repeat, simplest first: once (five draws in eight); twice; 1024 references, where
@@ -143,6 +144,12 @@ class Story:
     #: pages the processes shared at the latest fork: faulted in by the layout or touched before
     shared: list[int] = attrs.field(factory=list)
 
+    def cow_candidates(self) -> list[int]:
+        """Pages the layout read-faulted in writable private mappings: mapped read-only, so the
+        next write takes a COW fault (from the zero page or the page cache)."""
+        return [v.start + i for v in self.layout if v.share == "private" and v.prot == "rw"
+                for i, c in enumerate(v.faulted) if c == "r"]
+
     def live(self) -> list[int]:
         return [p for p in range(self.processes) if p not in self.exited]
 
@@ -204,7 +211,9 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
         return ()
     ops: list[sc.Op] = []
     for _ in range(draw(RACE_COUNT)):
-        page = start + draw(st.integers(0, pages - 1))
+        # the retry point is after the call's first fault, most often on its first page: aim
+        # there half the time (a race elsewhere in a long range rarely meets the page being retried)
+        page = start if draw(BOOL) else start + draw(st.integers(0, pages - 1))
         # with the unmovable leaning, half the races are a migration isolating the page's folio
         kind = "isolate" if swarm.unmovable and draw(BOOL) else RACES[draw(RACE_INDEX)]
         if kind == "madv_dontneed" or (kind in ("mprotect", "munmap") and not writers):
@@ -226,14 +235,21 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
 
 def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], processes: int,
            common: tuple[str, ...], rare: tuple[str, ...], touched: list[int], swarm: Swarm = NONE,
-           story: Story | None = None, process: int | None = None, fast_write_only: bool = False) -> sc.Gup:
+           story: Story | None = None, process: int | None = None, fast_write_only: bool = False,
+           start: int | None = None) -> sc.Gup:
     """A call whose range may start inside, before or after a VMA and cross holes. A kernel API
     gets a flag mix; a user-space caller makes its own fixed call (no flags of ours).
     `fast_write_only`: before 73b0140bf0fe a *_fast() call could only say "write"."""
     story = story if story is not None else Story(layout, processes)
-    start = target_page(draw, layout, touched, story.shared)
+    start = target_page(draw, layout, touched, story.shared) if start is None else start
     pages = draw(small_count(32))
     api = _pick(draw, apis)
+    if api not in GUP_APIS and draw(ONE_IN_FOUR) < 3:
+        # a user-space caller's buffer mostly lies inside one mapping (io_uring and O_DIRECT
+        # fail the whole request at a hole, so a range across one tests only the error path)
+        vma = next((v for v in layout if v.start <= start < v.end), None)
+        if vma is not None:
+            pages = min(pages, vma.end - start)
     flags: tuple[str, ...] = ()
     if api in GUP_APIS:
         flags = draw(foll_flags(common, rare))
@@ -290,9 +306,9 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
     touched = story.touched
     count = min(draw(OP_COUNT), max_ops)
 
-    def call(process: int | None = None) -> sc.Gup:
+    def call(process: int | None = None, start: int | None = None) -> sc.Gup:
         op = gup_op(draw, layout, apis, story.processes, common, rare, touched, swarm, story, process,
-                    fast_write_only)
+                    fast_write_only, start)
         gups[len(ops)] = op
         touched.append(op.start)
         story.holder = op.process
@@ -315,19 +331,35 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
         room = count - len(ops)
         op: sc.Op
         if kind == "+gup_write" and room >= 2:
-            made = call()
+            # half the time on a read-faulted page of a writable private mapping (the zero page,
+            # a page-cache page): the page a write must COW, where a pin can be left behind
+            cow = story.cow_candidates()
+            aim: int | None = _pick(draw, cow) if cow and draw(BOOL) else None
+            made = call(start=aim)
             if made.api in GUP_APIS and draw(BOOL):
-                # half the time a R/O call: a write after a R/O pin is the unshare family (the
-                # COW must not leave the pin behind), a write after a R/W one rarely matters
-                made = attrs.evolve(made, flags=tuple(f for f in made.flags if f not in ("FOLL_WRITE", "FOLL_FORCE")))
+                # half the time a R/O long-term pin (a device reading what the process writes,
+                # Documentation/core-api/pin_user_pages.rst): the write must not COW away from
+                # the pin, which is what unsharing at pin time is for; a write after a R/W
+                # call rarely matters
+                flags = tuple(f for f in made.flags if f not in ("FOLL_WRITE", "FOLL_FORCE", "FOLL_GET"))
+                pin_api = made.api.replace("get_user_pages", "pin_user_pages")
+                if "FOLL_LONGTERM" in common and pin_api in apis:
+                    made = attrs.evolve(made, api=pin_api, flags=tuple(dict.fromkeys(flags + ("FOLL_LONGTERM",))))
+                else:
+                    made = attrs.evolve(made, flags=flags)
                 ops[-1] = gups[len(ops) - 1] = made
             ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
             continue
         if kind in ("+pin_fork", "+pin_fork_write") and room >= (2 if kind == "+pin_fork" else 3):
             made = call()
+            at = len(ops) - 1
             fork(made.process)
             if kind == "+pin_fork_write":
-                ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
+                # the holder writes: by CPU, or half the time (a writable call) by a device through it
+                if sc.writes_through(made) and draw(BOOL):
+                    ops.append(sc.DmaWrite(at, 0))
+                else:
+                    ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
             continue
         if kind in ("+fork_gup", "+fork_gup_exit") and room >= (2 if kind == "+fork_gup" else 3):
             fork(_process(draw, story))
