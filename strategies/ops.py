@@ -334,7 +334,9 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
             # half the time on a read-faulted page of a writable private mapping (the zero page,
             # a page-cache page): the page a write must COW, where a pin can be left behind
             cow = story.cow_candidates()
-            aim: int | None = _pick(draw, cow) if cow and draw(BOOL) else None
+            aim = None
+            if cow and draw(BOOL):
+                aim = cow[draw(st.integers(0, len(cow) - 1))]
             made = call(start=aim)
             if made.api in GUP_APIS and draw(BOOL):
                 # half the time a R/O long-term pin (a device reading what the process writes,
