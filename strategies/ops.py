@@ -335,7 +335,7 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
             # a page-cache page): the page a write must COW, where a pin can be left behind
             cow = story.cow_candidates()
             aim = None
-            if cow and draw(BOOL):
+            if len(cow) > 0 and draw(BOOL):
                 aim = cow[draw(st.integers(0, len(cow) - 1))]
             made = call(start=aim)
             if made.api in GUP_APIS and draw(BOOL):
