@@ -78,6 +78,8 @@ def cmd_hunt_live(args: argparse.Namespace) -> int:
 def cmd_replay_live(args: argparse.Namespace) -> int:
     """Run each file's scenario on the kernel and judge every live-checkable property; a file saved
     by the live hunt says which failed when it was found (origin.live_failures)."""
+    from strategies.drivable import not_drivable
+
     from ..regression import load
     from .hunt import checkable_names, evaluate
 
@@ -90,6 +92,12 @@ def cmd_replay_live(args: argparse.Namespace) -> int:
     out = []
     failed = False
     for path, reg in regs:
+        why = not_drivable(reg.scenario)
+        if why is not None:
+            out.append({"file": path, "kernel": os.uname().release, "ok": None, "not_drivable": why})
+            if not args.json:
+                con.print(f"[dim]n/a[/dim] {escape(path)}: not drivable on the live kernel: {escape(why)}")
+            continue
         example = evaluate(reg.scenario, names)
         found = reg.origin.get("live_failures")
         recorded: dict = found if isinstance(found, dict) else {}

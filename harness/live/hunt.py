@@ -2,7 +2,8 @@
 
     report = live_hunt(["pin_coherence"], 300, seed=0)
 
-Hypothesis draws drivable scenarios (strategies/drivable.py); each example runs in a fresh
+Hypothesis draws drivable scenarios (strategies/drivable.py, and as often ones built around
+a pin a device uses: strategy.py); each example runs in a fresh
 child process through the oracle with probes on (harness/oracle/probe.py), and every chosen
 property that is checkable live (checks.py) judges what the kernel showed. A failure is
 shrunk by Hypothesis, each shrink step again on the kernel; the shrunk scenario is run once
@@ -146,9 +147,8 @@ def model_verdicts(scenario: sc.Scenario, names: list[str]) -> dict[str, str | N
 def live_hunt(names: list[str] | tuple[str, ...] | None = None, max_examples: int = 300, seed: int | None = None,
               *, timeout: float = TIMEOUT, progress: ProgressFn | None = None) -> LiveHuntReport:
     """Search drivable scenarios for one where the running kernel breaks a live-checkable property."""
-    from strategies.drivable import drivable_scenarios
-
     from ..oracle import availability
+    from .strategy import live_scenarios
 
     avail = availability()
     if not avail.ok:
@@ -182,7 +182,7 @@ def live_hunt(names: list[str] | tuple[str, ...] | None = None, max_examples: in
         max_examples=max_examples, deadline=None, database=None, derandomize=False,
         suppress_health_check=list(HealthCheck), phases=[p for p in Phase if p is not Phase.explain],
         report_multiple_bugs=False, print_blob=False,
-    )(given(drivable_scenarios())(check))
+    )(given(live_scenarios())(check))
     if seed is not None:
         test = hypothesis_seed(seed)(test)
     flaky = None
