@@ -4,6 +4,8 @@ needed: a LiveRun is what the oracle would have returned."""
 
 from __future__ import annotations
 
+import os
+
 from harness import scenario as sc
 from harness.live import LIVE, LiveCheck, capability, registered
 from harness.live.history import History
@@ -125,6 +127,32 @@ def test_permissions_follow_the_accepted_mprotects() -> None:
     assert judge("permissions_respected", layout, unclear, [-12, 1]) is None
     hole = (sc.Gup("process_vm_readv", 0, 2),)
     assert "no VMA" in (judge("permissions_respected", layout, hole, [2]) or "")
+
+
+def test_a_splat_naming_a_scenario_process_breaks_no_bug_no_warn() -> None:
+    layout = (sc.Vma(0, 1),)
+    ops = (sc.Gup(URING, 0, 1),)
+    splat = (Probe(-1, kernel_log=()), Probe(0, kernel_log=("WARNING: CPU: 0 PID: 77 at mm/gup.c:1 x",)))
+    assert "in op 0" in (judge("no_bug_no_warn", layout, ops, [1], probes=splat) or "")
+    quiet = (Probe(-1, kernel_log=()), Probe(0, kernel_log=()), Probe(None, kernel_log=None))
+    assert judge("no_bug_no_warn", layout, ops, [1], probes=quiet) is None
+
+
+def test_kernel_log_keeps_splats_only_with_a_scenario_pid() -> None:
+    from harness.oracle.probe import KernelLog
+
+    log = KernelLog()
+    log.close()
+    assert log.splats([1]) is None  # nothing to read: nothing judged
+    r, w = os.pipe()
+    log.fd = r  # records as /dev/kmsg hands them out, one per read
+    os.set_blocking(r, False)
+    os.write(w, b"4,1,5,-;WARNING: CPU: 1 PID: 4242 at mm/gup.c:10 f+0x1\n")
+    assert log.splats([4242]) == ("WARNING: CPU: 1 PID: 4242 at mm/gup.c:10 f+0x1",)
+    os.write(w, b"4,2,6,-;WARNING: CPU: 1 PID: 999 at mm/gup.c:10 f+0x1\n")
+    assert log.splats([4242]) == ()
+    os.close(w)
+    log.close()
 
 
 def test_every_property_says_whether_it_is_checkable_live() -> None:

@@ -305,4 +305,20 @@ not_checkable("granted_requests_succeed", "whether a range is granted depends on
               "model instead")
 not_checkable("returned_entry_is_mapped_page", "the pages a call returns are not visible; for io_uring, "
               "pin_coherence's device accesses see them")
-not_checkable("no_bug_no_warn", "not read from the kernel log yet (dmesg is shared with the rest of the machine)")
+
+
+@live_check("no_bug_no_warn", "partial", "the kernel log (/dev/kmsg) after every op: no WARNING/BUG/Oops logged "
+            "together with a record naming a scenario process's pid (the model's own BUG/WARN conditions, e.g. a "
+            "refcount below zero, show only when the kernel has a check for them and it is built in)")
+def no_bug_no_warn(h: History) -> LiveVerdict:
+    checked = 0
+    for probe in h.live.probes:
+        if probe.kernel_log is None:
+            continue
+        checked += 1
+        if probe.kernel_log:
+            after = ("after the final clean-up" if probe.op is None else "while setting up the layout"
+                     if probe.op < 0 else f"in {_where(h, probe.op)}")
+            more = f" (and {len(probe.kernel_log) - 1} more)" if len(probe.kernel_log) > 1 else ""
+            return LiveVerdict(f"the kernel logged {probe.kernel_log[0]!r}{more} {after}", checked)
+    return LiveVerdict(None, checked)

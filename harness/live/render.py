@@ -14,6 +14,8 @@ from ..oracle.probe import Probe, writer_of
 from .checks import capability
 from .hunt import LiveExample, LiveHuntReport
 
+CONTENTS_LEGEND = "contents: 'wN' written by op N, 'L' by the layout, '.' not mapped readable, else the byte in hex"
+
 
 def _byte(value: int | None) -> str:
     """A page's first byte: '.' unreadable, 'L' the layout's write, 'wN' op N's, else hex."""
@@ -28,8 +30,7 @@ def _byte(value: int | None) -> str:
 def contents_table(example: LiveExample) -> Table:
     """What each process read and what each backing file held, after each step (the probes)."""
     table = Table(title="contents: the first byte of each page", title_justify="left", show_edge=False,
-                  caption="wN: written by op N, L: by the layout, '.': not mapped readable, else the byte in hex",
-                  caption_justify="left")
+                  min_width=50)
     table.add_column("after")
     table.add_column("seen by")
     table.add_column("pages")
@@ -105,5 +106,6 @@ def render_report(report: LiveHuntReport) -> RenderableType:
             parts.append(render_comparison(report.comparison))
         if report.failure.live.probes:
             parts.append(contents_table(report.failure))
+            parts.append(Text(CONTENTS_LEGEND, style="dim"))
         parts.append(verdicts_table(report))
     return Group(*parts)

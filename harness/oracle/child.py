@@ -20,7 +20,7 @@ from ..observe import PageObservation, StepObservation
 from ..scenario import DmaRead, DmaWrite, Exit, Fork, Gup, Release, Scenario
 from . import syscalls as sc
 from .execute import DmaCheck, Executor, NotDrivable, wait_exit
-from .probe import Probe, decode_probe, encode_probe, vmpin_kb
+from .probe import KernelLog, Probe, decode_probe, encode_probe, vmpin_kb
 
 
 @attrs.frozen
@@ -81,6 +81,7 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
     ex.close_on_fork = [out]
     processes: dict[int, tuple[int, int]] = {}  # number -> (pid, pidfd)
     exited: set[int] = set()
+    log = KernelLog() if probing else None
 
     def probe(after: int) -> None:
         """What every live process reads, the page cache, and VmPin (the live hunt only)."""
@@ -92,7 +93,9 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
                 reply = ex.call(number, "view", pidfd)
                 if "view" in reply:
                     views[number] = tuple(reply["view"])
-        emit({"probe": encode_probe(Probe(after, views, ex.page_cache(), vmpin_kb()))})
+        assert log is not None
+        pids = [os.getpid(), *(pid for pid, _ in processes.values())]
+        emit({"probe": encode_probe(Probe(after, views, ex.page_cache(), vmpin_kb(), log.splats(pids)))})
     try:
         ex.prepare_processes()
         ex.setup()
@@ -161,8 +164,10 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
         for fds in ex.pipes.values():
             for fd in fds:
                 os.close(fd)
-        if probing:  # everything released and every other process gone: pinned-vm is back?
-            emit({"probe": encode_probe(Probe(None, vmpin=vmpin_kb()))})
+        if log is not None:  # everything released and every other process gone: pinned-vm is back?
+            pids = [os.getpid(), *(pid for pid, _ in processes.values())]
+            emit({"probe": encode_probe(Probe(None, vmpin=vmpin_kb(), kernel_log=log.splats(pids)))})
+            log.close()
 
 
 def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:

@@ -10,13 +10,17 @@ byte of a page says which write it shows. A probe reads, without faulting anythi
 - the page cache: the first byte of each page of every file/shmem VMA's backing file,
   through a separate file descriptor (pread, which maps nothing and, on shmem, does not
   allocate a hole);
-- VmPin from /proc/self/status (mm->pinned_vm: pages pinned by io_uring registrations).
+- VmPin from /proc/self/status (mm->pinned_vm: pages pinned by io_uring registrations);
+- the kernel log (/dev/kmsg) since the previous probe: WARNING/BUG/Oops records, kept only when
+  the records logged with them name the pid of one of the scenario's processes (the log is
+  the whole machine's; another process's splat is not the scenario's).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 
 import attrs
 
@@ -59,17 +63,62 @@ class Probe:
     files: dict[int, tuple[int, ...]] = attrs.field(factory=dict)
     #: process 0's VmPin in kB (None when it could not be read)
     vmpin: int | None = None
+    #: WARNING/BUG/Oops lines the kernel logged for a scenario process since the previous probe
+    #: (None: /dev/kmsg could not be read)
+    kernel_log: tuple[str, ...] | None = None
 
 
 def encode_probe(probe: Probe) -> list:
     return [probe.op, {str(k): list(v) for k, v in probe.views.items()},
-            {str(k): list(v) for k, v in probe.files.items()}, probe.vmpin]
+            {str(k): list(v) for k, v in probe.files.items()}, probe.vmpin,
+            None if probe.kernel_log is None else list(probe.kernel_log)]
 
 
 def decode_probe(row: list) -> Probe:
-    op, views, file_rows, vmpin = row
+    op, views, file_rows, vmpin, log = row
     return Probe(op, {int(k): tuple(v) for k, v in views.items()}, {int(k): tuple(v) for k, v in file_rows.items()},
-                 vmpin)
+                 vmpin, None if log is None else tuple(log))
+
+
+#: the first line of a kernel splat (WARN_ON, BUG_ON, VM_BUG_ON_*, bad page state, an oops)
+SPLAT = re.compile(r"WARNING:|BUG:|kernel BUG at|Oops|general protection fault")
+
+
+class KernelLog:
+    """/dev/kmsg from the moment it is opened; None-valued reads when it cannot be opened."""
+
+    def __init__(self) -> None:
+        try:
+            self.fd: int | None = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.lseek(self.fd, 0, os.SEEK_END)
+        except OSError:
+            self.fd = None
+
+    def splats(self, pids: list[int]) -> tuple[str, ...] | None:
+        """Splat lines logged since the last call, if the records among them name one of `pids`."""
+        if self.fd is None:
+            return None
+        messages = []
+        while True:
+            try:
+                record = os.read(self.fd, 8192)
+            except BlockingIOError:
+                break
+            except BrokenPipeError:  # records overwritten before we read them: go on from the next
+                continue
+            except OSError:
+                return None
+            if not record:
+                break
+            messages.append(record.decode(errors="replace").split(";", 1)[-1].strip())
+        bad = [m.splitlines()[0] for m in messages if SPLAT.search(m)]
+        ours = any(re.search(rf"\b(PID|pid)[: ]+{pid}\b", m) for m in messages for pid in pids)
+        return tuple(bad) if bad and ours else ()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def readable_ranges() -> list[tuple[int, int]]:
