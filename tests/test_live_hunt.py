@@ -112,3 +112,27 @@ def test_properties_lists_the_live_capability(capsys: pytest.CaptureFixture[str]
     assert out.count("live: ") >= len(PROPERTIES)
     assert "live: yes" in out and "live: partial" in out and "live: no" in out
     assert f"of {len(PROPERTIES)}" in out
+
+
+@pytest.mark.live
+@NEEDS_KERNEL
+def test_probes_see_each_write_where_it_lands() -> None:
+    """The live checks are not vacuous: a write's tag shows where the kernel put it, and nowhere else."""
+    from harness import scenario as sc
+    from harness.oracle import run_live
+    from harness.oracle.probe import LAYOUT_TAG, tag
+
+    layout = (sc.Vma(0, 1, share="shared", backing="file"), sc.Vma(1, 1, backing="file"),
+              sc.Vma(2, 1, faulted="w"))
+    ops = (sc.CpuWrite(0), sc.Gup("proc_mem_write", 1, 1), sc.Fork(), sc.CpuWrite(2), sc.Gup(
+        "io_uring_register_buffers", 2, 1), sc.DmaWrite(4, 0), sc.DmaRead(4, 0))
+    scenario = sc.validate(sc.Scenario(layout, ops))
+    run = run_live(scenario, probe=True)
+    assert run.error is None, run.error
+    last = [p for p in run.probes if p.op == len(ops) - 1][0]
+    assert last.files[0] == (tag(0),)  # the shared write is in the file
+    assert last.files[1][0] not in (tag(1),)  # the forced write through the private mapping is not
+    assert last.views[0] == (tag(0), tag(1), tag(5))  # process 0: its own writes, the device's last
+    assert last.views[1][1:] == (tag(1), LAYOUT_TAG)  # the child: what pages 1 and 2 held at the fork
+    assert [d.seen for d in run.dma if d.kind == "dma_read"] == [tag(5)]
+    assert last.vmpin == 4 and run.probes[-1].op is None and run.probes[-1].vmpin == 0

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import attrs
 
 from .. import scenario as sc
+from ..oracle.probe import writer_of
 from ..run import describe_op
 from .history import CALLER_WRITES, FORCED, UNKNOWN, History
 
@@ -133,8 +134,6 @@ def private_stays_private(h: History) -> LiveVerdict:
 
     def leak(value: int, reader: int | None) -> str | None:
         """Why `reader` (None: the page cache) may not see `value`, or None if it may."""
-        from ..oracle.probe import writer_of
-
         if writer_of(value) is None:
             return None
         writes = h.writes_of(value)

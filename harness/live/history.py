@@ -17,10 +17,9 @@ from .. import scenario as sc
 from ..oracle import LiveRun
 from ..oracle.probe import LAYOUT_TAG, tag
 
-#: a page whose VMA is not known for sure
+#: a page whose VMA is not known for sure (in vmas_before, where a page's entry is otherwise
+#: the (prot, share) of its VMA, or None for no VMA)
 UNKNOWN = "?"
-#: (prot, share) of the VMA at a page, None for no VMA, UNKNOWN when unclear
-PageVma = "tuple[str, str] | None | str"
 #: callers whose GUP call writes the pages it gets, with what they store there
 WRITING_CALLERS = ("process_vm_writev", "proc_mem_write", "odirect_read")
 #: FOLL flags of each userspace caller (GUP_HISTORY.md section 8): write? forced?
