@@ -129,6 +129,21 @@ def test_permissions_follow_the_accepted_mprotects() -> None:
     assert "no VMA" in (judge("permissions_respected", layout, hole, [2]) or "")
 
 
+def test_granted_only_in_one_anon_or_shmem_vma_that_allows_the_access() -> None:
+    layout = (sc.Vma(0, 2), sc.Vma(2, 1, prot="r"), sc.Vma(3, 1, backing="file"))
+    pin = (sc.Gup(URING, 0, 2),)
+    why = judge("granted_requests_succeed", layout, pin, [-12])
+    assert why is not None and "ENOMEM" in why and "one private anon VMA" in why
+    assert judge("granted_requests_succeed", layout, pin, [2]) is None
+    for ops, result in (((sc.Gup(URING, 2, 1),), -14),            # read-only: refused, not granted
+                        ((sc.Gup(URING, 1, 2),), -14),            # two VMAs
+                        ((sc.Gup(URING, 3, 1),), -95),            # a file: not judged
+                        ((sc.Gup("proc_mem_write", 2, 1),), -14),  # granted only when forcing it
+                        ((sc.Mprotect(0, 1, "r"), sc.Gup(URING, 0, 2)), -14)):  # split by mprotect
+        assert judge("granted_requests_succeed", layout, ops, [0] * (len(ops) - 1) + [result]) is None, ops
+    assert judge("granted_requests_succeed", layout, (sc.Gup("process_vm_readv", 2, 1),), [0]) is not None
+
+
 def test_a_splat_naming_a_scenario_process_breaks_no_bug_no_warn() -> None:
     layout = (sc.Vma(0, 1),)
     ops = (sc.Gup(URING, 0, 1),)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import attrs
 
 from .. import scenario as sc
+from ..model.flags import errno_name
 from ..oracle.probe import writer_of
 from ..run import describe_op
 from .history import CALLER_WRITES, FORCED, UNKNOWN, History
@@ -299,9 +300,38 @@ not_checkable("call_contract", "it is the contract of the kernel's get/pin APIs;
               "GUP's result into their own (conform compares those with the model)")
 not_checkable("mapcount_matches_page_tables", "pagemap's 'mapped once' bit is computed from the mapcount, so "
               "the two cannot be told apart from userspace")
-not_checkable("granted_requests_succeed", "whether a range is granted depends on caller rules (io_uring's, the "
-              "v6.5 writeback rule) a live check would have to re-model; conform compares each result with the "
-              "model instead")
+
+
+#: every userspace caller, and whether its GUP call writes (MADV_POPULATE_* fault in without taking pages)
+GRANT_CALLERS = {**CALLER_WRITES, "madv_populate_read": False, "madv_populate_write": True}
+
+
+@live_check("granted_requests_succeed", "partial", "only the plainest grants: a userspace caller's range wholly "
+            "inside one anonymous or shmem VMA (no file: the writeback and O_DIRECT rules) whose protection "
+            "allows the access without FOLL_FORCE, from a live process, must get the full count")
+def granted_requests_succeed(h: History) -> LiveVerdict:
+    checked = 0
+    for i, op in enumerate(h.scenario.ops):
+        result = h.results.get(i)
+        view = h.vmas_before.get(i)
+        if not isinstance(op, sc.Gup) or op.api not in GRANT_CALLERS or result is None or view is None:
+            continue
+        pages = range(op.start, op.start + op.pages)
+        vmas = {h.scenario.vma_at(p) for p in pages}
+        states = {view.get(p) for p in pages}
+        if len(vmas) != 1 or len(states) != 1:
+            continue  # a hole, several VMAs, or one split by mprotect/munmap
+        vma, state = vmas.pop(), states.pop()
+        if vma is None or vma.backing not in ("anon", "shmem") or not isinstance(state, tuple):
+            continue
+        if _refused(state, GRANT_CALLERS[op.api], forced=False):
+            continue
+        checked += 1
+        if result != op.pages:
+            got = errno_name(result) if result < 0 else f"{result} of {op.pages} pages"
+            return LiveVerdict(f"{_where(h, i)} returned {got}, though its whole range lies in one "
+                               f"{state[1]} {vma.backing} VMA with protection {state[0]}", checked)
+    return LiveVerdict(None, checked)
 not_checkable("returned_entry_is_mapped_page", "the pages a call returns are not visible; for io_uring, "
               "pin_coherence's device accesses see them")
 
