@@ -5,6 +5,7 @@ needed: a LiveRun is what the oracle would have returned."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from harness import scenario as sc
 from harness.live import LIVE, LiveCheck, capability, registered
@@ -20,7 +21,7 @@ ABSENT = PageObservation(False)
 URING = "io_uring_register_buffers"
 
 
-def judge(name: str, layout: tuple[sc.Vma, ...], ops: tuple[sc.Op, ...], results: list[int | None],
+def judge(name: str, layout: tuple[sc.Vma, ...], ops: tuple[sc.Op, ...], results: Sequence[int | None],
           pages: list[tuple[PageObservation, ...]] | None = None, **live: object) -> str | None:
     """The verdict of property `name`'s live check on a run where op i answered results[i]."""
     span = max(v.end for v in layout)
