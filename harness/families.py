@@ -88,6 +88,17 @@ def write_to_page_held_by_other(s: Step) -> bool:
     return pfn is not None and any(h.process != s.op.process and h.pfn == pfn for h in s.held())
 
 
+def _write_to_ro_pinned(anon: bool) -> Callable[[Step], bool]:
+    def check(s: Step) -> bool:
+        """A CPU write by a process to a page it holds through a R/O pin: the COW that write
+        takes must not leave the pin behind (unsharing at pin time, PG_anon_exclusive)."""
+        if not isinstance(s.op, sc.CpuWrite):
+            return False
+        return any(h.pin and not h.write and h.process == s.op.process and h.addr == s.op.page and h.anon == anon
+                   for h in s.attached())
+    return check
+
+
 def dma_write_after_fork(s: Step) -> bool:
     """A device write through a pin taken before its process forked."""
     if not isinstance(s.op, sc.DmaWrite):
@@ -140,6 +151,10 @@ FAMILIES: dict[str, tuple[str, Callable[[Step], bool]]] = {
     "pin_held_across_fork": ("a process forks while it holds a pin/reference", pin_held_across_fork),
     "pinner_writes_after_fork": ("the holder CPU-writes a held page after forking", pinner_writes_after_fork),
     "write_to_page_held_by_other": ("a CPU write to a page another process holds", write_to_page_held_by_other),
+    "write_to_ro_pinned_anon": ("the holder CPU-writes an anon page it holds through a R/O pin",
+                                _write_to_ro_pinned(True)),
+    "write_to_ro_pinned_other": ("the holder CPU-writes a zero/page-cache page it holds through a R/O pin",
+                                 _write_to_ro_pinned(False)),
     "dma_write_after_fork": ("a device writes through a pin taken before a fork", dma_write_after_fork),
     "gup_on_shared_page_parent": ("the parent calls GUP on a page it shares with a child", _gup_on_shared(True)),
     "gup_on_shared_page_child": ("a child calls GUP on a page it shares with another process", _gup_on_shared(False)),

@@ -107,6 +107,7 @@ def run_worker(seeds: int, max_examples: int, out: IO[str]) -> None:
 
     from .profiles import register
     from .search import search
+    from .variants import entry_point_family
 
     mutant = installed()
     if mutant is None:
@@ -119,12 +120,17 @@ def run_worker(seeds: int, max_examples: int, out: IO[str]) -> None:
             masked = Counter[str]()
 
             def judge(scenario: Any, profile: str = profile, masked: Counter[str] = masked) -> dict[str, str]:
-                failures = verdicts(scenario, profile)
-                if not failures:
-                    return {}
-                known = clean.failures(scenario, profile)
-                masked.update(name for name in failures if name in known)
-                return {k: v for k, v in failures.items() if k not in known}
+                # the whole entry-point family, as the search checks it (harness/variants.py)
+                for member in entry_point_family(scenario):
+                    failures = verdicts(member, profile)
+                    if not failures:
+                        continue
+                    known = clean.failures(member, profile)
+                    masked.update(name for name in failures if name in known)
+                    new = {k: v for k, v in failures.items() if k not in known}
+                    if new:
+                        return new
+                return {}
 
             for seed in range(seeds):
                 masked.clear()

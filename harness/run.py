@@ -133,6 +133,9 @@ class OpResult:
     #: addr -> (VM flags, vma_is_anonymous()) of the caller's VMA there when the call started
     #: (None: no VMA), so properties can judge the access against the documented rules
     vmas_at_start: dict[int, tuple[int, bool] | None] = attrs.field(factory=dict)
+    #: Fork ops: (addr, parent's contents, child's contents) for every address of the parent's
+    #: VMAs right after the fork, as a CPU read would see them (vmops.peek; None: not a page)
+    fork_views: tuple[tuple[int, int | None, int | None], ...] = ()
 
 
 @attrs.define(eq=False)
@@ -306,7 +309,9 @@ class _Executor:
         if isinstance(op, sc.Fork):
             parent = self.mm(op.process)
             if parent is not None:
-                vmops.fork(k, parent, len(k.mms))
+                child = vmops.fork(k, parent, len(k.mms))
+                result.fork_views = tuple((addr, vmops.peek(parent, addr), vmops.peek(child, addr))
+                                          for vma in parent.vmas for addr in range(vma.start, vma.end))
             return
         mm = self.mm(getattr(op, "process", 0))
         if mm is None:

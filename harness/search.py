@@ -20,6 +20,7 @@ from .progress import ProgressFn
 from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
+from .variants import entry_point_family
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -215,8 +216,10 @@ def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, 
     from properties import check_all
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
-        return _failing(scenario, profile, names)
+        return _failing_one(scenario, profile, names)
 
+    # the search checked each example's entry-point family: from here on, the member that fails
+    counterexample = failing_member(counterexample, profile, names)[1]
     if reduce_further:
         failing = failing_of(counterexample)
         if key[0] == "new" and known is not None:
@@ -242,6 +245,23 @@ def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, 
 
 
 def _failing(scenario: Scenario, profile: Profile, names: tuple[str, ...]) -> dict[str, str]:
+    """The named properties the scenario, or the first member of its entry-point family
+    that fails (harness/variants.py), breaks on `profile`."""
+    return failing_member(scenario, profile, names)[0]
+
+
+def failing_member(scenario: Scenario, profile: Profile | str, names: tuple[str, ...] | None = None
+                   ) -> tuple[dict[str, str], Scenario]:
+    """(failures, the scenario that has them): the scenario itself, else the first of its
+    entry-point variants that fails; ({}, scenario) when the whole family holds."""
+    for member in entry_point_family(scenario):
+        failures = _failing_one(member, profile, names)
+        if failures:
+            return failures, member
+    return {}, scenario
+
+
+def _failing_one(scenario: Scenario, profile: Profile | str, names: tuple[str, ...] | None) -> dict[str, str]:
     """The named properties the scenario breaks on `profile` (none where it does not apply)."""
     from properties import check_all
 

@@ -92,6 +92,43 @@ def variants(scenario: sc.Scenario) -> list[Variant]:
     return out
 
 
+#: the three forms of a kernel entry point, by what the search's family moves calls to
+_FORMS = ("", "_fast", "_remote")
+
+
+def _in_form(api: str, form: str) -> str:
+    """pin_user_pages_remote -> pin_user_pages_fast, and so on (kernel APIs only)."""
+    base = api.removesuffix("_fast").removesuffix("_remote")
+    return base + form
+
+
+def entry_point_family(scenario: sc.Scenario) -> list[sc.Scenario]:
+    """The scenario, then the same scenario with every kernel-API call moved to the slow,
+    the fast and the remote form of its entry point (pin stays pin, get stays get; the flags,
+    ranges and races are kept). The search checks the whole family per generated example: a
+    bug that lives in one path (GUP-fast's own checks, the remote lookup) is then found from
+    any call the generator draws, at the cost of two or three more model runs, which are
+    cheap beside Hypothesis' own per-example work. Variants the format refuses are left out;
+    those a profile cannot run come back not applicable, like any scenario."""
+    family = [scenario]
+    calls = [i for i, op in enumerate(scenario.ops) if isinstance(op, sc.Gup) and op.api in sc.KERNEL_APIS]
+    if not calls:
+        return family
+    for form in _FORMS:
+        ops = list(scenario.ops)
+        for i in calls:
+            op = ops[i]
+            assert isinstance(op, sc.Gup)
+            ops[i] = attrs.evolve(op, api=_in_form(op.api, form))
+        if tuple(ops) == scenario.ops:
+            continue
+        try:
+            family.append(sc.validate(attrs.evolve(scenario, ops=tuple(ops))))
+        except sc.ScenarioError:
+            continue
+    return family
+
+
 @attrs.frozen
 class VariantVerdict:
     variant: Variant

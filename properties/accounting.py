@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.model.callers import CALLERS
 from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
 from harness.model.gup import fast_flags_allowed
 from harness.model.kernels import Profile
@@ -60,6 +61,40 @@ def longterm_pins_only_on_pinnable(run: Run) -> str | None:
                 where = grab.migratetype if grab.migratetype in ("CMA", "ISOLATE") else "ZONE_MOVABLE"
                 return (f"op {result.index} ({describe_op(result.op)}) long-term pinned pfn {grab.pfn} "
                         f"({where}) at page {grab.addr}")
+    return None
+
+
+@prop("user_held_pins_longterm")
+def user_held_pins_longterm(run: Run) -> str | None:
+    """A pin that user space keeps after the system call that took it returned (io_uring's
+    registered buffers, held until IORING_UNREGISTER_BUFFERS) is a long-term pin, so its pages
+    are never in ZONE_MOVABLE or a CMA/ISOLATE pageblock.
+
+    Documentation/core-api/pin_user_pages.rst: pins whose lifetime user space controls
+    (RDMA, vfio, io_uring fixed buffers) are FOLL_PIN | FOLL_LONGTERM, and long-term pins must
+    not hold movable memory hostage. The rule is stated from the caller's behaviour (it keeps
+    the pages after returning), not from the flags the model's caller passes, so a caller
+    that forgets FOLL_LONGTERM is caught by where its pages are. The kernel APIs called
+    directly (the scenario plays the driver) choose their own flags and are left to
+    longterm_pins_only_on_pinnable. Checked where migration out of movable memory exists for
+    the placement (CMA from v5.2, ZONE_MOVABLE from v5.13); a pin that fails its migration
+    returns an error and holds nothing."""
+    for result in run.results:
+        op = result.op
+        if not isinstance(op, Gup) or not result.result or result.result < 0:
+            continue
+        caller = CALLERS.get(op.api)
+        if caller is None or caller.name == caller.api or not caller.holds or not caller.api.startswith("pin_"):
+            continue
+        for grab in result.grabbed:
+            if grab.zero:
+                continue
+            cma = grab.migratetype in ("CMA", "ISOLATE")
+            movable = grab.zone == "MOVABLE" and run.profile.has("longterm_migrate_movable")
+            if cma or movable:
+                where = grab.migratetype if cma else "ZONE_MOVABLE"
+                return (f"op {result.index} ({describe_op(op)}) keeps pfn {grab.pfn} ({where}) at page {grab.addr} "
+                        f"pinned after the call returned: a pin user space holds must be long-term")
     return None
 
 

@@ -70,3 +70,26 @@ def private_stays_private(run: Run) -> str | None:
             return (f"{where}: process {write.process}'s {write.via} write at page {write.addr} went into pfn "
                     f"{write.pfn}, which process {process} still holds through op {op}")
     return None
+
+
+@prop("fork_copies_address_space")
+def fork_copies_address_space(run: Run) -> str | None:
+    """Right after fork(), the child reads at every address of the parent's mappings what
+    the parent reads there: fork gives the child a copy of the address space (fork(2):
+    "the child process ... has its own copy of the parent's memory"; dup_mmap() copies the
+    VMAs, copy_page_range() the PTEs it must, and what it leaves out must refault to the same
+    contents).
+
+    What is compared is the contents a CPU read would return (the page mapped, or for an
+    address not populated, the zero page or the page cache), not the page frame: fork may
+    share a page, copy it for the child (a pinned anon page since 70e806e4e645, v5.9) or
+    leave the PTE out for the child to refault (vma_needs_copy()). Addresses with no page
+    contents to compare (PFN maps, driver mappings without a page) are skipped."""
+    for result in run.results:
+        for addr, parent, child in result.fork_views:
+            if parent is None or child is None or parent == child:
+                continue
+            op = run.scenario.ops[result.index]
+            return (f"after op {result.index} ({describe_op(op)}), the new child reads {child} at page {addr} "
+                    f"where its parent reads {parent}: the child did not get a copy of the parent's memory")
+    return None

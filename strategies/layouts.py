@@ -67,7 +67,10 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
         if not driver.strip("p"):
             driver = ""
     # zero-page leaning, or a read-only mapping: pages that were read (the usual state of both)
-    fill = draw(ZERO_FILL if swarm.zero_page or swarm.readonly else FILL)
+    # so are pages of private file mappings, the usual state of a program's data: their COW and
+    # unshare paths start from a read-faulted page-cache page
+    read_mostly = swarm.zero_page or swarm.readonly or (share == "private" and backing in ("file", "shmem"))
+    fill = draw(ZERO_FILL if read_mostly else FILL)
     if fill < 3:
         faulted = "-rw"[fill] * pages
     else:

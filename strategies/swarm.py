@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-FEATURES = ("readonly", "race", "fork", "force", "zero_page", "unmovable")
+FEATURES = ("readonly", "race", "fork", "force", "zero_page", "unmovable", "few_apis")
 SWARM = st.integers(0, (1 << len(FEATURES)) - 1)
 
 
@@ -28,6 +28,10 @@ class Swarm:
     #: PTEs, CMA), other CPUs' batch references, racing isolations. Only with this leaning, so
     #: the other half of the search draws exactly what it would without these mechanisms
     unmovable: bool = False
+    #: the example's calls use a random subset of the entry points (and user-space callers), so
+    #: one API's or caller's interactions with itself come up often: e.g. io_uring's long-term
+    #: pins, or R/O pins through GUP-fast followed by writes, which the full table dilutes
+    few_apis: bool = False
 
     @classmethod
     def from_bits(cls, bits: int) -> Swarm:

@@ -318,3 +318,64 @@ def test_mapcount_matches_page_tables_holds_and_catches_a_zap_that_keeps_the_rma
     verdict = check_all(run_scenario(fork_then_write, "mainline"),
                         ["mapcount_matches_page_tables"])["mapcount_matches_page_tables"]
     assert verdict is not None and "page-table entries map it" in verdict
+
+
+# -- fork_copies_address_space --------------------------------------------------------------
+
+FORK_COPIES = get_property("fork_copies_address_space").check
+
+
+@pytest.mark.parametrize("kernel", ["v4.8", "v5.9", "v5.19", "mainline"])
+def test_fork_gives_the_child_the_parents_contents(kernel: str) -> None:
+    api = "get_user_pages" if kernel == "v4.8" else "pin_user_pages"
+    layout = [sc.Vma(0, 3, faulted="wr-"),  # written, zero page, untouched anon
+              sc.Vma(4, 2, share="private", backing="file", faulted="r-"),  # no anon_vma: not copied
+              sc.Vma(7, 2, share="private", backing="file", faulted="wr"),  # a COW copy and a cached page
+              sc.Vma(10, 1, share="shared", backing="shmem", faulted="w")]
+    run = one(layout, sc.Gup(api, 0, 1, ("FOLL_WRITE",)), sc.Fork(), kernel=kernel)
+    views = run.results[1].fork_views
+    assert {addr for addr, _, _ in views} == {0, 1, 2, 4, 5, 7, 8, 10}
+    assert any(parent not in (0, None) for _, parent, _ in views)  # written contents are compared
+    assert FORK_COPIES(run) is None
+
+
+def test_a_fork_that_leaves_anon_ptes_out_breaks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = vmops._copy_present_pte
+
+    def skip_anon(k: Kernel, parent: object, child: object, vma: object, addr: int) -> None:
+        folio = parent.ptes[addr].folio  # type: ignore[attr-defined]
+        if folio is not None and folio.anon:
+            return  # the child refaults a fresh zero page instead of the parent's data
+        copy(k, parent, child, vma, addr)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vmops, "_copy_present_pte", skip_anon)
+    run = one(sc.Vma(0, 2, faulted="wr"), sc.Fork())
+    verdict = FORK_COPIES(run)
+    assert verdict is not None and "page 0" in verdict and "did not get a copy" in verdict
+    assert {n for n, v in check_all(run).items() if v} == {"fork_copies_address_space"}
+
+
+# -- user_held_pins_longterm ----------------------------------------------------------------
+
+HELD_LONGTERM = get_property("user_held_pins_longterm").check
+
+
+@pytest.mark.parametrize("placement", ["cma", "movable"])
+def test_io_uring_buffers_are_migrated_out_of_movable_memory(placement: str) -> None:
+    run = one(sc.Vma(0, 2, faulted="w-", placement=placement), sc.Gup("io_uring_register_buffers", 0, 2))
+    assert run.results[0].result == 2
+    assert all(g.zone == "NORMAL" and g.migratetype != "CMA" for g in run.results[0].grabbed)
+    assert HELD_LONGTERM(run) is None
+
+
+def test_io_uring_without_foll_longterm_breaks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.model import callers
+
+    io_uring = callers.CALLERS["io_uring_register_buffers"]
+    monkeypatch.setitem(callers.CALLERS, io_uring.name, attrs.evolve(io_uring, flags=callers.FOLL.WRITE))
+    run = one(sc.Vma(0, 1, faulted="w", placement="cma"), sc.Gup("io_uring_register_buffers", 0, 1))
+    assert run.results[0].result == 1
+    verdict = HELD_LONGTERM(run)
+    assert verdict is not None and "CMA" in verdict and "must be long-term" in verdict
+    # the flag-based rule cannot see it: the call never said FOLL_LONGTERM
+    assert check_all(run)["longterm_pins_only_on_pinnable"] is None

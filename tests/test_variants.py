@@ -94,3 +94,49 @@ def test_every_corpus_variant_is_a_valid_scenario() -> None:
     root = Path(__file__).resolve().parent.parent / "regressions"
     count = sum(len(variants(load(p).scenario)) for p in root.glob("*.json"))
     assert count >= 20
+
+
+# -- the search's entry-point family --------------------------------------------------------
+
+def test_the_family_moves_every_kernel_call_to_each_form_and_keeps_callers() -> None:
+    from harness.variants import entry_point_family
+
+    scenario = sc.validate(sc.Scenario((sc.Vma(0, 2, faulted="ww"),), (
+        sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)), sc.Gup("get_user_pages_remote", 1, 1),
+        sc.Gup("vmsplice", 0, 1), sc.CpuWrite(0))))
+    family = entry_point_family(scenario)
+    assert family[0] == scenario
+    apis = [tuple(op.api for op in member.ops if isinstance(op, sc.Gup)) for member in family[1:]]
+    assert apis == [("pin_user_pages", "get_user_pages", "vmsplice"),
+                    ("pin_user_pages_fast", "get_user_pages_fast", "vmsplice"),
+                    ("pin_user_pages_remote", "get_user_pages_remote", "vmsplice")]
+    assert all(m.ops[3] == sc.CpuWrite(0) and m.ops[0].flags == ("FOLL_LONGTERM",) for m in family)  # type: ignore[union-attr]
+    only_callers = sc.Scenario((sc.Vma(0, 1),), (sc.Gup("vmsplice", 0, 1),))
+    assert entry_point_family(only_callers) == [only_callers]
+
+
+def test_the_search_finds_a_bug_only_a_variant_has_and_reports_that_variant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every generated call is the slow pin_user_pages; a path bug lives only in GUP-fast.
+    The search checks each example's family, so it finds it, and the counterexample it
+    reports (and shrinks and reduces) is the fast variant that fails, not the original."""
+    from hypothesis import strategies as st
+
+    from harness import search as search_module
+    from harness.search import search
+
+    real = search_module._failing_one
+
+    def fast_is_broken(scenario: sc.Scenario, profile: object, names: object) -> dict[str, str]:
+        fast = [op for op in scenario.ops if isinstance(op, sc.Gup) and op.api == "pin_user_pages_fast"]
+        if fast:
+            return {"pin_balance": "GUP-fast leaks a pin (deliberately broken)"}
+        return real(scenario, profile, names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_module, "_failing_one", fast_is_broken)
+    slow_only = st.builds(lambda n: sc.validate(sc.Scenario((sc.Vma(0, 4, faulted="w" * 4),), (
+        sc.Gup("pin_user_pages", 0, n),))), st.integers(1, 4))
+    found = search("mainline", ["pin_balance"], strategy=slow_only, max_examples=20, database=None)
+    assert found.counterexample is not None
+    assert [op.api for op in found.counterexample.ops] == ["pin_user_pages_fast"]  # type: ignore[union-attr]
+    assert found.counterexample.ops[0].pages == 1  # type: ignore[union-attr]

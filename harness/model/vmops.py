@@ -86,6 +86,31 @@ def cpu_access(k: Kernel, mm: MM, addr: int, write: bool) -> int:
     return 0
 
 
+def peek(mm: MM, addr: int) -> int | None:
+    """The contents a CPU read of addr would return now, without faulting anything in.
+
+    For properties that compare what processes see (the model's page contents are one token
+    per page): a present PTE shows its page; an unpopulated address of a private anonymous
+    mapping reads the zero page (0); one of a file or shmem mapping reads the page cache, or
+    the file's contents if the page is not cached. None where the answer is not a page's
+    contents: no VMA, a PFN map or driver mapping without a page behind the PTE, or no PTE
+    in a driver's mapping (its fault handler decides). Permissions are ignored: this is what
+    is there, not whether a load would be allowed."""
+    vma = mm.find_vma(addr)
+    if vma is None:
+        return None
+    pte = mm.ptes.get(addr)
+    if pte is not None:
+        return None if pte.folio is None else pte.folio.data
+    if vma.flags & (VM.PFNMAP | VM.MIXEDMAP) or vma.driver is not None:
+        return None
+    if vma.file is None:
+        return 0
+    index = vma.file_index(addr)
+    cached = vma.file.pages.get(index)
+    return cached.data if cached is not None else vma.file.disk.get(index, 0)
+
+
 def _split(mm: MM, start: int, end: int) -> list[Vma]:
     """Split VMAs at start and end; return those inside [start, end)."""
     result: list[Vma] = []
