@@ -86,6 +86,18 @@ def test_a_device_read_through_the_childs_reference_must_not_show_the_parents_la
                  dma=(DmaCheck(3, "dma_read", True, LAYOUT_TAG),)) is None
 
 
+def test_the_child_reads_what_the_parent_reads_right_after_fork() -> None:
+    layout = (sc.Vma(0, 2, faulted="ww"),)
+    ops = (sc.CpuWrite(0), sc.Fork(), sc.CpuWrite(1))
+    same = (Probe(1, {0: (tag(0), LAYOUT_TAG), 1: (tag(0), None)}),)  # page 1 left out for the child: not read
+    assert judge("fork_copies_address_space", layout, ops, [0, None, 0], probes=same) is None
+    differs = (Probe(1, {0: (tag(0), LAYOUT_TAG), 1: (LAYOUT_TAG, None)}),)
+    why = judge("fork_copies_address_space", layout, ops, [0, None, 0], probes=differs)
+    assert why is not None and "process 1" in why and "page 0" in why
+    later = (Probe(2, {0: (tag(0), tag(2)), 1: (tag(0), LAYOUT_TAG)}),)  # after a later write: not judged
+    assert judge("fork_copies_address_space", layout, ops, [0, None, 0], probes=later) is None
+
+
 def test_zero_page_after_a_write_pin() -> None:
     layout = (sc.Vma(0, 2),)
     ops = (sc.Gup(URING, 0, 2),)

@@ -292,6 +292,29 @@ def permissions_respected(h: History) -> LiveVerdict:
     return LiveVerdict(None, checked)
 
 
+@live_check("fork_copies_address_space", "partial", "contents right after each fork: at every page both the "
+            "parent and the new child map present and readable, the child reads what the parent reads (a page "
+            "fork left out for the child to refault is not read: reading would fault it in)")
+def fork_copies_address_space(h: History) -> LiveVerdict:
+    checked = 0
+    forks = {forked_at: (parent, child) for child, (parent, forked_at) in h.births.items()}
+    for probe in h.live.probes:
+        if probe.op is None or probe.op not in forks:
+            continue
+        parent, child = forks[probe.op]
+        mine, theirs = probe.views.get(parent), probe.views.get(child)
+        if mine is None or theirs is None:
+            continue
+        checked += 1
+        for page, (a, b) in enumerate(zip(mine, theirs)):
+            if a is not None and b is not None and a != b:
+                return LiveVerdict(f"after {_where(h, probe.op)}, the new child (process {child}) reads {b:#04x} at "
+                                   f"page {page} where its parent reads {a:#04x}", checked)
+    return LiveVerdict(None, checked)
+
+
+not_checkable("user_held_pins_longterm", "no CMA or ZONE_MOVABLE on this machine, and a PFN's zone or migratetype "
+              "is not visible")
 not_checkable("refcount_accounting", "page refcounts are invisible from userspace (/proc/kpagecount is the "
               "mapcount)")
 not_checkable("longterm_pins_only_on_pinnable", "no CMA or ZONE_MOVABLE on this machine, and a PFN's zone or "
