@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     kernels.add_argument("--markdown", action="store_true", help="the switch table, as the README carries it")
 
     hunt = sub.add_parser("hunt", help="search for a counterexample on one kernel profile")
-    hunt.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
+    hunt.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`), or `live`: "
+                      "the running kernel, through the oracle")
     hunt.add_argument("--property", action="append", dest="properties", help="only this property (repeatable)")
     hunt.add_argument("--max-examples", type=int, default=1000)
     hunt.add_argument("--seed", type=int, default=None)
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run regression files and check their expectations")
     replay.add_argument("files", nargs="+")
     replay.add_argument("--kernel", default=None, help="a profile name, or 'all'; checks every property there "
-                        "(default: the file's recorded expectation on every profile)")
+                        "(default: the file's recorded expectation on every profile); 'live': every "
+                        "live-checkable property on the running kernel")
     replay.add_argument("--trace", action="store_true", help="render each run step by step")
     replay.add_argument("--update", action="store_true", help="first rewrite each file's outcome snapshot with "
                         "what the model does now (printing what changed), then replay")
@@ -224,17 +226,27 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 
 def cmd_properties(args: argparse.Namespace) -> int:
     from properties import PROPERTIES
+
+    from .live import capability
     if args.json:
         print(json.dumps({p.name: p.doc.strip() for p in PROPERTIES.values()}, indent=2))
         return 0
     con = report.console()
     for prop in PROPERTIES.values():
-        con.print(f"[bold]{prop.name}[/bold]: {escape(prop.doc.strip())}\n")
+        live = capability(prop.name)
+        con.print(f"[bold]{prop.name}[/bold]: {escape(prop.doc.strip())}\n"
+                  f"[dim]live: {live.capability} — {escape(live.how)}[/dim]\n")
+    checkable = sum(capability(name).checkable for name in PROPERTIES)
+    con.print(f"checkable on the live kernel (gupharness hunt --kernel live): {checkable} of {len(PROPERTIES)}")
     return 0
 
 
 def cmd_hunt(args: argparse.Namespace) -> int:
     from properties import get_property
+
+    if args.kernel == "live":
+        from .live.cli import cmd_hunt_live
+        return cmd_hunt_live(args)
 
     from .known import KnownFailures
     from .regression import save_counterexample
@@ -359,6 +371,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .tap import TapResult, ktap
     from .variants import VariantVerdict, check_variants
 
+    if args.kernel == "live":
+        from .live.cli import cmd_replay_live
+        return cmd_replay_live(args)
     regs = [(path, load(path)) for path in args.files]  # every file is validated before anything runs
     if args.kernel is not None and args.kernel != "all":
         get_profile(args.kernel)

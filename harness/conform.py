@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from hypothesis import HealthCheck, Phase, given, settings
@@ -39,6 +39,9 @@ from .observe import PageObservation, StepObservation
 from .progress import ProgressFn
 from .run import describe_op, format_result, observe, run_scenario
 from .serialize import to_data
+
+if TYPE_CHECKING:
+    from .oracle import LiveRun
 
 #: the model profile that stands for the running kernel: the newest profile not newer than
 #: its release (uname -r), mainline beyond the newest numbered one
@@ -173,13 +176,15 @@ def diff_step(op: int, model: StepObservation, kernel: StepObservation) -> tuple
     return tuple(found)
 
 
-def compare(scenario: sc.Scenario, *, timeout: float = 5.0) -> Comparison:
-    """Run `scenario` on the model (mainline) and on the live kernel; compare every step."""
+def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None) -> Comparison:
+    """Run `scenario` on the model (mainline) and on the live kernel; compare every step.
+    `live`: a run of `scenario` on the kernel already made (the live hunt's), instead of a new one."""
     from .oracle import run_live
 
     sc.validate(scenario)
     run = run_scenario(scenario, PROFILE, trace=False)
-    live = run_live(scenario, timeout=timeout)
+    if live is None:
+        live = run_live(scenario, timeout=timeout)
     model_error = None
     if run.livelock is not None:
         model_error = f"livelock: {run.livelock}"

@@ -32,15 +32,17 @@ from ..scenario import Scenario
 from .availability import Availability, availability
 from .child import LiveRun
 from .execute import DmaCheck, NotDrivable
+from .probe import Probe
 from .server import run_via_executor
 
-__all__ = ["Availability", "DmaCheck", "LiveRun", "NotDrivable", "availability", "run_live"]
+__all__ = ["Availability", "DmaCheck", "LiveRun", "NotDrivable", "Probe", "availability", "run_live"]
 
 
-def run_live(scenario: Scenario, timeout: float = 5.0) -> LiveRun:
+def run_live(scenario: Scenario, timeout: float = 5.0, *, probe: bool = False) -> LiveRun:
     """Execute `scenario` on the running kernel in a fresh child process (killed after `timeout` s).
-    The child is forked by the oracle's executor process (oracle/server.py), never by the caller."""
+    The child is forked by the oracle's executor process (oracle/server.py), never by the caller.
+    probe=True adds contents and pinned-vm after each step (LiveRun.probes, oracle/probe.py)."""
     avail = availability()
     if not avail.ok:
         return LiveRun(steps=(), error=f"live kernel unavailable: {avail.reason}")
-    return run_via_executor(scenario, timeout, avail.block_dir)
+    return run_via_executor(scenario, timeout, avail.block_dir, probe)

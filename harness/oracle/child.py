@@ -20,6 +20,7 @@ from ..observe import PageObservation, StepObservation
 from ..scenario import DmaRead, DmaWrite, Exit, Fork, Gup, Release, Scenario
 from . import syscalls as sc
 from .execute import DmaCheck, Executor, NotDrivable, wait_exit
+from .probe import KernelLog, Probe, decode_probe, encode_probe, vmpin_kb
 
 
 @attrs.frozen
@@ -32,6 +33,9 @@ class LiveRun:
     dma: tuple[DmaCheck, ...] = ()
     #: observation after the layout was set up, before op 0 (the identity baseline)
     initial: tuple[PageObservation, ...] = ()
+    #: with probe=True only: contents and pinned-vm after the layout, after each op, and after
+    #: the final clean-up (probe.py)
+    probes: tuple[Probe, ...] = ()
 
 
 def _encode_pages(pages: tuple[PageObservation, ...]) -> list[list]:
@@ -59,7 +63,7 @@ def _dead_result(op: object) -> int | None:
     return -14  # EFAULT
 
 
-def child_main(scenario: Scenario, out: int, block_dir: str | None) -> None:
+def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False) -> None:
     """Process 0: set up, run every op, observe after each; never returns normally."""
 
     def emit(message: dict) -> None:
@@ -73,15 +77,31 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None) -> None:
     # local batch (wp_can_reuse_anon_folio()), so on several CPUs whether a write reuses or
     # copies a page depends on scheduling. On one CPU it is deterministic, as the model has it.
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    ex = Executor(scenario, block_dir)
+    ex = Executor(scenario, block_dir, probing)
     ex.close_on_fork = [out]
     processes: dict[int, tuple[int, int]] = {}  # number -> (pid, pidfd)
     exited: set[int] = set()
+    log = KernelLog() if probing else None
+
+    def probe(after: int) -> None:
+        """What every live process reads, the page cache, and VmPin (the live hunt only)."""
+        if not probing:
+            return
+        views = {} if 0 in exited else {0: ex.view()}
+        for number, (_pid, pidfd) in processes.items():
+            if number not in exited:
+                reply = ex.call(number, "view", pidfd)
+                if "view" in reply:
+                    views[number] = tuple(reply["view"])
+        assert log is not None
+        pids = [os.getpid(), *(pid for pid, _ in processes.values())]
+        emit({"probe": encode_probe(Probe(after, views, ex.page_cache(), vmpin_kb(), log.splats(pids)))})
     try:
         ex.prepare_processes()
         ex.setup()
         pages, pfns = ex.observe(None)
         emit({"initial": _encode_pages(pages)})
+        probe(-1)
         for i, op in enumerate(scenario.ops):
             owner = _owner(scenario, op)
             ex.drain_lru()  # one CPU for every process: this empties the batches they all use
@@ -119,6 +139,7 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None) -> None:
                     result = None
             pages, pfns = ex.observe(pfns)
             emit({"step": [i, result, _encode_pages(pages)]})
+            probe(i)
         emit({"done": True})
     except NotDrivable as exc:
         emit({"error": str(exc)})
@@ -143,9 +164,13 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None) -> None:
         for fds in ex.pipes.values():
             for fd in fds:
                 os.close(fd)
+        if log is not None:  # everything released and every other process gone: pinned-vm is back?
+            pids = [os.getpid(), *(pid for pid, _ in processes.values())]
+            emit({"probe": encode_probe(Probe(None, vmpin=vmpin_kb(), kernel_log=log.splats(pids)))})
+            log.close()
 
 
-def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None) -> LiveRun:
+def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
     """Fork, run the scenario in the child, collect its JSON lines; SIGKILL it on overrun."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -153,7 +178,7 @@ def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None) -> L
         try:
             os.close(read_end)
             os.setpgid(0, 0)
-            child_main(scenario, write_end, block_dir)
+            child_main(scenario, write_end, block_dir, probing)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -194,6 +219,7 @@ def _parse(data: bytes, timed_out: bool, status: int) -> LiveRun:
     steps: list[StepObservation] = []
     dma: list[DmaCheck] = []
     initial: tuple[PageObservation, ...] = ()
+    probes: list[Probe] = []
     error: str | None = None
     done = False
     for line in data.split(b"\n")[:-1]:  # a killed child may leave half a line: drop it
@@ -203,6 +229,8 @@ def _parse(data: bytes, timed_out: bool, status: int) -> LiveRun:
             steps.append(StepObservation(op=op, result=result, pages=_decode_pages(rows)))
         elif "initial" in message:
             initial = _decode_pages(message["initial"])
+        elif "probe" in message:
+            probes.append(decode_probe(message["probe"]))
         elif "dma" in message:
             dma.append(DmaCheck(*message["dma"]))
         elif "error" in message:
@@ -216,4 +244,4 @@ def _parse(data: bytes, timed_out: bool, status: int) -> LiveRun:
             error = f"oracle child killed by signal {os.WTERMSIG(status)}"
         else:
             error = f"oracle child exited early (status {os.waitstatus_to_exitcode(status)})"
-    return LiveRun(steps=tuple(steps), error=error, dma=tuple(dma), initial=initial)
+    return LiveRun(steps=tuple(steps), error=error, dma=tuple(dma), initial=initial, probes=tuple(probes))

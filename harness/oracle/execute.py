@@ -33,7 +33,7 @@ from ..scenario import (
     Release,
     Scenario,
 )
-from . import files
+from . import files, probe
 from . import syscalls as sc
 from .procfs import Procfs
 from .syscalls import PAGE
@@ -78,6 +78,8 @@ class DmaCheck:
     op: int
     kind: str
     coherent: bool | None
+    #: for a device read: the first byte the device read (which write it shows, probe.writer_of)
+    seen: int | None = None
 
 
 @attrs.define
@@ -123,15 +125,19 @@ def check_layout(scenario: Scenario) -> None:
 class Executor:
     """The scenario's state inside one process."""
 
-    def __init__(self, scenario: Scenario, block_dir: str | None) -> None:
+    def __init__(self, scenario: Scenario, block_dir: str | None, probing: bool = False) -> None:
         self.scenario = scenario
         self.block_dir = block_dir
+        #: the live hunt's extra observations (probe.py): keep each VMA's backing file open
+        #: and fill the O_DIRECT source with the op's tag
+        self.probing = probing
+        #: layout index -> an fd of that VMA's backing file (only while probing)
+        self.files: dict[int, int] = {}
         self.area = area_pages(scenario)
         self.base = 0
         self.area_mapped = False
         self.held: dict[int, Held] = {}
         self.number = 0  # which scenario process this is
-        self.counter = 0x40  # byte values written by CPU/device, so writes are distinguishable
         self._procfs: Procfs | None = None
         self._procfs_pid = 0
         self._dio: tuple[int, int] | None = None  # (buffered fd, O_DIRECT fd) of the scratch ext4 file
@@ -178,10 +184,6 @@ class Executor:
             self._scratch = files.shmem_file(1)
         return self._scratch
 
-    def _next_byte(self) -> int:
-        self.counter = (self.counter + 1) % 0xFF or 1
-        return self.counter
-
     # ---- layout ----------------------------------------------------------------------
     def setup(self) -> None:
         """Reserve the area, map each VMA, fault pages, set protections, unmap the holes."""
@@ -205,7 +207,7 @@ class Executor:
         self.area_mapped = True
         layout = sorted(self.scenario.layout, key=lambda v: v.start)
         for vma in layout:
-            self._map(vma)
+            self._map(vma, self.scenario.layout.index(vma))
         edge = 0  # only now unmap the holes (and the guard) so GUP there meets no VMA at all
         for vma in layout:
             if vma.start > edge:
@@ -214,7 +216,7 @@ class Executor:
         if self.area > edge:
             sc.munmap(self.addr(edge), (self.area - edge) * PAGE)
 
-    def _map(self, vma: sc_mod.Vma) -> None:
+    def _map(self, vma: sc_mod.Vma, number: int) -> None:
         addr, length = self.addr(vma.start), vma.pages * PAGE
         share = sc.MAP_SHARED if vma.share == "shared" else sc.MAP_PRIVATE
         rw = sc.PROT_READ | sc.PROT_WRITE
@@ -229,7 +231,10 @@ class Executor:
                     raise NotDrivable("file backing needs a block filesystem directory; none found")
                 fd = files.block_file(self.block_dir, vma.pages)
             result = sc.mmap(addr, length, rw, share | sc.MAP_FIXED, fd, 0)
-            os.close(fd)  # the mapping keeps the file
+            if self.probing:
+                self.files[number] = fd  # the page cache is read back through it
+            else:
+                os.close(fd)  # the mapping keeps the file
         if result != addr:
             raise OSError(-result if result < 0 else 0, f"mmap of VMA at page {vma.start} failed")
         for j in range(vma.pages):
@@ -237,7 +242,7 @@ class Executor:
             if state == "r":
                 sc.peek(addr + j * PAGE)
             elif state == "w":
-                sc.poke(addr + j * PAGE, self._next_byte())
+                sc.poke(addr + j * PAGE, probe.LAYOUT_TAG)
         if vma.prot != "rw":
             sc.mprotect(addr, length, sc.PROTS[vma.prot])
 
@@ -278,13 +283,13 @@ class Executor:
                     return perms.decode()
         return ""
 
-    def cpu(self, page: int, write: bool) -> int | None:
+    def cpu(self, page: int, write: bool, index: int) -> int | None:
         addr = self.addr(page)
         perms = self._perms(addr)
         if ("w" if write else "r") not in perms:
             return -EFAULT
         if write:
-            sc.poke(addr, self._next_byte())
+            sc.poke(addr, probe.tag(index))
         else:
             sc.peek(addr)
         return 0
@@ -293,9 +298,9 @@ class Executor:
     def apply(self, index: int, op: sc_mod.Op) -> int | None:
         """Run one op in this process; its result (count, 0, -errno or None)."""
         if isinstance(op, CpuRead):
-            return self.cpu(op.page, write=False)
+            return self.cpu(op.page, write=False, index=index)
         if isinstance(op, CpuWrite):
-            return self.cpu(op.page, write=True)
+            return self.cpu(op.page, write=True, index=index)
         if isinstance(op, Gup):
             return self.gup(index, op)
         if isinstance(op, Release):
@@ -355,12 +360,14 @@ class Executor:
         if api in ("odirect_read", "odirect_write"):
             fd = self._direct(op.pages)
             if api == "odirect_read":
+                if self.probing and self._dio is not None:  # what lands in memory names this op
+                    os.pwrite(self._dio[0], bytes([probe.tag(index)]) * length, 0)
                 result = sc.pread_into(fd, addr, length, 0)
             else:
                 result = sc.pwrite_from(fd, addr, length, 0)
         elif api in ("process_vm_readv", "process_vm_writev"):
             write = api == "process_vm_writev"
-            local = ctypes.create_string_buffer(bytes([self._next_byte()]) * length if write else length)
+            local = ctypes.create_string_buffer(bytes([probe.tag(index)]) * length if write else length)
             result = sc.process_vm_rw(os.getpid(), ctypes.addressof(local), addr, length, write)
         elif api in ("proc_mem_write", "proc_mem_read"):
             if self._mem_fd is None or self._mem_pid != os.getpid():
@@ -368,7 +375,7 @@ class Executor:
                 self._mem_fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
                 self._mem_pid = os.getpid()
             if api == "proc_mem_write":
-                result = sc.os_call(os.pwrite, self._mem_fd, bytes([self._next_byte()]) * length, addr)
+                result = sc.os_call(os.pwrite, self._mem_fd, bytes([probe.tag(index)]) * length, addr)
             else:
                 result = sc.os_call(os.pread, self._mem_fd, length, addr)
         elif api in ("madv_populate_read", "madv_populate_write"):
@@ -411,7 +418,7 @@ class Executor:
         addr = held.addr + op.index * PAGE
         scratch = self._scratch_fd()
         if isinstance(op, DmaWrite):
-            value = self._next_byte()
+            value = probe.tag(index)
             os.pwrite(scratch, bytes([value]) * PAGE, 0)
             result = held.ring.fixed_io(False, scratch, addr, PAGE, 0)  # READ_FIXED: file -> pinned page
             if result == PAGE:
@@ -422,7 +429,7 @@ class Executor:
             if result == PAGE:
                 device = os.pread(scratch, PAGE, 0)
                 seen = self._mapped_bytes(addr)
-                self.dma_checks.append(DmaCheck(index, kind, None if seen is None else seen == device))
+                self.dma_checks.append(DmaCheck(index, kind, None if seen is None else seen == device, device[0]))
         return 0 if result == PAGE else (result if result < 0 else -5)
 
     def _pipe_read(self, index: int, held: Held, page: int) -> int | None:
@@ -448,7 +455,7 @@ class Executor:
             return -5  # the vmsplice was short: that page is not in the pipe
         device = data[page * PAGE:(page + 1) * PAGE]
         seen = self._mapped_bytes(held.addr + page * PAGE)
-        self.dma_checks.append(DmaCheck(index, "dma_read", None if seen is None else seen == device))
+        self.dma_checks.append(DmaCheck(index, "dma_read", None if seen is None else seen == device, device[0]))
         return 0
 
     def _mapped_bytes(self, addr: int) -> bytes | None:
@@ -458,6 +465,18 @@ class Executor:
         if not self.procfs.entries(addr, 1)[0] >> 63:
             return None
         return ctypes.string_at(addr, PAGE)
+
+    # ---- the live hunt's probes (probe.py) ----------------------------------------------
+    def view(self) -> tuple[int | None, ...]:
+        """This process's CPU view of the area: the first byte of each present, readable page."""
+        span = self.scenario.span
+        if not self.area_mapped:
+            return (None,) * span
+        return probe.view(self.base, span, self.procfs.entries(self.base, span))
+
+    def page_cache(self) -> dict[int, tuple[int, ...]]:
+        """The first byte of every page of each backing file, read through the file."""
+        return {number: probe.file_bytes(fd, self.scenario.layout[number].pages) for number, fd in self.files.items()}
 
     # ---- processes -------------------------------------------------------------------
     def prepare_processes(self) -> None:
@@ -498,6 +517,9 @@ class Executor:
         for fd in self.close_on_fork:
             os.close(fd)
         self.close_on_fork = []
+        for fd in self.files.values():
+            os.close(fd)
+        self.files = {}
 
     def serve(self) -> None:
         """Process k>0: run op numbers sent by process 0, answer with a JSON line each."""
@@ -510,6 +532,9 @@ class Executor:
                     return
                 buffer += chunk
             line, buffer = buffer.split(b"\n", 1)
+            if line == b"view":  # the live hunt's probe: what this process reads
+                os.write(res_w, json.dumps({"view": self.view()}).encode() + b"\n")
+                continue
             index = int(line)
             op = self.scenario.ops[index]
             if isinstance(op, Exit):
@@ -525,8 +550,9 @@ class Executor:
             self.dma_checks = []
             os.write(res_w, json.dumps(reply).encode() + b"\n")
 
-    def call(self, number: int, index: int, pidfd: int) -> dict:
-        """Process 0: have process `number` run op `index`; its reply (an error if it died)."""
+    def call(self, number: int, index: int | str, pidfd: int) -> dict:
+        """Process 0: have process `number` run op `index` (or "view": report what it reads);
+        its reply (an error if it died)."""
         _cmd_r, cmd_w, res_r, _res_w = self.pipes[number]
         os.write(cmd_w, f"{index}\n".encode())
         poller = select.poll()
@@ -558,10 +584,11 @@ class Executor:
             sc.munmap(self.base, self.area * PAGE)
         self.area_mapped = False
         self._close_dio()
-        for fd in (self._scratch, self._mem_fd):
+        for fd in (self._scratch, self._mem_fd, *self.files.values()):
             if fd is not None:
                 os.close(fd)
         self._scratch = self._mem_fd = None
+        self.files = {}
         if self._procfs is not None and self._procfs_pid == os.getpid():
             self._procfs.close()
         self._procfs = None
