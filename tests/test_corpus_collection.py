@@ -21,6 +21,7 @@ def _slow_file() -> dict:
             "scenario": {"layout": [{"start": 0, "pages": span}], "ops": ops}, "expect": {"default": []}}
 
 
+@pytest.mark.slow
 def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     corpus = pytester.mkdir("regressions")
     shutil.copy(SEED, corpus / SEED.name)
@@ -42,6 +43,7 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     assert "slow.json::mainline" in out and "Timeout" in out
 
 
+@pytest.mark.slow
 def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pytest.Pytester) -> None:
     """Installed, the plugin collects a repository's regressions/ without any conftest;
     `-p no:gupharness` turns it off."""

@@ -203,6 +203,7 @@ def run_tap(binary: Path, **kwargs: object) -> Tap:
     return Tap(plan, points, [line for line in lines if line.startswith("#")], done.returncode)
 
 
+@pytest.mark.slow
 @needs_cc
 def test_every_drivable_corpus_file_exports_and_compiles(programs: dict[str, Program]) -> None:
     drivable = drivable_corpus()
@@ -210,6 +211,7 @@ def test_every_drivable_corpus_file_exports_and_compiles(programs: dict[str, Pro
     assert {p.stem for p in drivable} <= set(programs)
 
 
+@pytest.mark.slow
 @needs_cc
 @needs_live
 def test_each_program_reports_on_this_kernel_what_the_live_comparison_reports(programs: dict[str, Program]) -> None:
@@ -221,6 +223,7 @@ def test_each_program_reports_on_this_kernel_what_the_live_comparison_reports(pr
         assert tap.points[0][2] == "layout"
 
 
+@pytest.mark.slow
 @needs_cc
 @needs_live
 def test_device_accesses_are_reported_like_the_oracle_sees_them(programs: dict[str, Program]) -> None:
@@ -250,6 +253,7 @@ def test_a_kernel_that_differs_from_the_prediction_gets_not_ok_with_the_differen
     assert tap.status == 1
 
 
+@pytest.mark.slow
 @needs_cc
 @needs_live
 def test_an_operation_that_never_returns_is_reported_hung_within_the_bound(tmp_path: Path) -> None:
@@ -262,6 +266,7 @@ def test_an_operation_that_never_returns_is_reported_hung_within_the_bound(tmp_p
     assert tap.points[2][2] == "op 1: cpu_write(page=0): hung (no return within 1 s)"
 
 
+@pytest.mark.slow
 @needs_cc
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the program as another user")
 def test_without_root_the_program_skips_with_the_reason(programs: dict[str, Program]) -> None:

@@ -60,6 +60,7 @@ def test_same_property_failing_where_the_corpus_says_it_holds_is_new(v61: KnownF
     assert v61.explain(scenario, ["pin_coherence"]) == {"pin_coherence": None}
 
 
+@pytest.mark.slow
 def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside(v61: KnownFailures) -> None:
     result = search("v6.1", base_settings=ci(), max_examples=1500, database=None, known=v61, set_aside_known=True)
     assert result.findings == [] and result.counterexample is None
@@ -68,6 +69,7 @@ def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside
     assert "pin_coherence" in result.set_aside_by and set(result.set_aside_by) <= recorded_on_v61
 
 
+@pytest.mark.slow
 def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "regressions").mkdir()
@@ -83,6 +85,7 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     assert not (tmp_path / "regressions" / "pending").exists()
 
 
+@pytest.mark.slow
 def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     never_reuse(monkeypatch)
