@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
 DIRTY_COW = ROOT / "regressions" / "dirty-cow-forced-write-gets-zero-page.json"
+SEARCH_TESTS = ROOT / "tests" / "test_property_search.py"
+BROKEN = '{"format": 1, "title": "x", "scenario": {"layout": []}}'
 
 
 def _slow_file() -> dict:
@@ -26,7 +28,7 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     corpus = pytester.mkdir("regressions")
     shutil.copy(SEED, corpus / SEED.name)
     shutil.copy(DIRTY_COW, corpus / DIRTY_COW.name)
-    (corpus / "broken.json").write_text('{"format": 1, "title": "x", "scenario": {"layout": []}}')
+    (corpus / "broken.json").write_text(BROKEN)
     (corpus / "slow.json").write_text(json.dumps(_slow_file()))
     pytester.makepyfile(test_other="def test_other_tests_still_run():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=v4.8 v5.19-rc1 mainline",
@@ -52,3 +54,25 @@ def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pyte
     on.assert_outcomes(passed=2)  # the profile's item and the file's ::variants item
     off = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:gupharness", "regressions")
     assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_broken_corpus_file_never_stops_the_search_tests(pytester: pytest.Pytester) -> None:
+    """The property-search module reads the corpus only when pytest collects and runs it, and
+    passes over a file that does not load: it collects its corpus-derived items and its searches
+    run, while the broken file is its own failing item."""
+    corpus = pytester.mkdir("regressions")
+    shutil.copy(SEED, corpus / SEED.name)
+    (corpus / "broken.json").write_text(BROKEN)
+    shutil.copy(SEARCH_TESTS, pytester.mkdir("tests") / SEARCH_TESTS.name)  # its corpus is the copy's
+    pytester.makeconftest("from hypothesis import settings\n"
+                          "settings.register_profile('tiny', max_examples=5, derandomize=True, database=None)\n"
+                          "settings.load_profile('tiny')\n")
+    collected = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q", "-o", "gup_kernels=mainline")
+    assert collected.ret == pytest.ExitCode.OK, collected.stdout.str()
+    listed = collected.stdout.str()
+    assert "regressions/broken.json::load" in listed
+    assert "test_recorded_bug_is_found_from_scratch[v5.19-rc1-terminates-zero-pfn-longterm-livelock.json]" in listed
+    assert "test_properties_hold[mainline]" in listed
+    ran = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_kernels=mainline",
+                             "regressions", "tests/test_property_search.py::test_properties_hold[mainline]")
+    ran.assert_outcomes(passed=1 + 2, failed=1)  # the search, the seed's two items; broken.json::load
