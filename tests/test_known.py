@@ -75,7 +75,9 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "3", "--max-examples", "1500",
+    # seed 3 meets the zero-page file's failure at example 977 (Hypothesis 6.100 to 6.170): the budget
+    # leaves a wide margin (benchmarks/detection_margins.py)
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "3", "--max-examples", "3000",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # a counterexample, as always without --new

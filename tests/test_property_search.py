@@ -53,9 +53,25 @@ def known_failures(kernel: str) -> set[str]:
 HARDER_THAN_THE_BUDGET: dict[str, str] = {
     # (empty since the fork-aware generator: GUP after fork, four operations in two processes,
     # was found in 18 of 20 random seeds within the budget, median 1245 examples; under the ci
-    # settings (derandomized) at example 2761 of 3000, close to the edge: a generator change that
-    # pushes it past the budget should re-measure with `gupharness bench --only gup-after-fork`)
+    # settings (derandomized) on v4.9 at example 170 of 3000 on Hypothesis 6.155 and 6.170)
 }
+
+#: files whose derandomized stream meets the bug late: a budget that keeps it well inside.
+#: `benchmarks/detection_margins.py` gives the example each search finds its bug at.
+WIDER_BUDGET: dict[str, int] = {
+    # Dirty COW's zero-page variant on v4.8: 20 random seeds found it at median 500, at most 1416
+    # examples, but the derandomized stream of Hypothesis 6.155 and 6.170 only at 2793 (6.100: 672),
+    # 93% of BUG_BUDGET. With 8000 that stream is at 35% of the budget, and a stream as good as
+    # the seeds' worst at 18%.
+    "dirty-cow-forced-write-gets-zero-page.json": 8000,
+}
+
+
+def bug_budget(path: Path | None = None) -> int:
+    """Examples a from-scratch search for a recorded bug may spend (BUG_BUDGET, or the profile's
+    max_examples if that is larger, or the file's WIDER_BUDGET)."""
+    wider = WIDER_BUDGET.get(path.name, 0) if path is not None else 0
+    return max(settings().max_examples, BUG_BUDGET, wider)
 
 
 def DERANDOMIZED() -> settings:  # noqa: N802 - reads like a settings constant
@@ -88,7 +104,7 @@ def _recorded_bugs() -> list[tuple[str, str, Path]]:
 def test_recorded_bug_is_found_from_scratch(kernel: str, prop: str, path: Path) -> None:
     if path.name in HARDER_THAN_THE_BUDGET:
         pytest.skip(HARDER_THAN_THE_BUDGET[path.name])
-    budget = max(settings().max_examples, BUG_BUDGET)
+    budget = bug_budget(path)
     # detection only: shrinking is covered by the shape tests and costs more than finding.
     # Derandomized under every profile, so the verdict does not depend on the run.
     result = search(kernel, [prop], base_settings=DERANDOMIZED(), max_examples=budget, database=None, shrink=False)
@@ -135,7 +151,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_every_bug_profile_shows_a_failure(kernel: str) -> None:
     """On every profile with a recorded bug, the search finds some recorded failure there."""
-    budget = max(settings().max_examples, BUG_BUDGET)
+    budget = bug_budget()
     # the derandomized stream first, then two fixed seeds: a bug found in about four seeds of five
     # (GUP after fork, alone on the LTS bases v4.14..v5.4) must not turn this red by the luck of
     # one stream, and every attempt is still reproducible
