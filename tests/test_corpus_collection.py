@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
 DIRTY_COW = ROOT / "regressions" / "dirty-cow-forced-write-gets-zero-page.json"
 SEARCH_TESTS = ROOT / "tests" / "test_property_search.py"
+#: the test modules whose parameters come from the corpus
+CORPUS_DERIVED = [SEARCH_TESTS, ROOT / "tests" / "test_explore.py", ROOT / "tests" / "test_export.py"]
 BROKEN = '{"format": 1, "title": "x", "scenario": {"layout": []}}'
 
 
@@ -57,13 +59,15 @@ def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pyte
 
 
 def test_a_broken_corpus_file_never_stops_the_search_tests(pytester: pytest.Pytester) -> None:
-    """The property-search module reads the corpus only when pytest collects and runs it, and
-    passes over a file that does not load: it collects its corpus-derived items and its searches
-    run, while the broken file is its own failing item."""
+    """The modules with corpus-derived parameters read the corpus only when pytest collects and
+    runs them, and pass over a file that does not load: they collect their corpus-derived items
+    and the searches run, while the broken file is its own failing item."""
     corpus = pytester.mkdir("regressions")
     shutil.copy(SEED, corpus / SEED.name)
     (corpus / "broken.json").write_text(BROKEN)
-    shutil.copy(SEARCH_TESTS, pytester.mkdir("tests") / SEARCH_TESTS.name)  # its corpus is the copy's
+    tests = pytester.mkdir("tests")
+    for module in CORPUS_DERIVED:
+        shutil.copy(module, tests / module.name)  # each module's corpus is the copy's
     pytester.makeconftest("from hypothesis import settings\n"
                           "settings.register_profile('tiny', max_examples=5, derandomize=True, database=None)\n"
                           "settings.load_profile('tiny')\n")
@@ -73,6 +77,9 @@ def test_a_broken_corpus_file_never_stops_the_search_tests(pytester: pytest.Pyte
     assert "regressions/broken.json::load" in listed
     assert "test_recorded_bug_is_found_from_scratch[v5.19-rc1-terminates-zero-pfn-longterm-livelock.json]" in listed
     assert "test_properties_hold[mainline]" in listed
+    assert "test_catalogued_bugs_in_the_ci_scope_are_found_minimal[v5.19-rc1-terminates-zero-pfn-longterm" in listed
+    assert "test_export.py::test_page_tokens_spell_every_observation" in listed
+    assert "error" not in listed.lower()
     ran = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_kernels=mainline",
                              "regressions", "tests/test_property_search.py::test_properties_hold[mainline]")
     ran.assert_outcomes(passed=1 + 2, failed=1)  # the search, the seed's two items; broken.json::load

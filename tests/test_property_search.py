@@ -96,6 +96,7 @@ def test_properties_hold(kernel: str) -> None:
     assert result.examples > 0
 
 
+@functools.cache
 def _recorded_bugs() -> list[tuple[str, str, Path]]:
     """Each (file, property) once, on the profile where only that file's bug can be found."""
     return [(kernel, prop, path) for path, kernel, prop in bugs(CORPUS_DIR, skip_broken=True)]
