@@ -11,6 +11,7 @@ the corpus plugin (harness/pytest_plugin.py), so `-p no:gupharness` turns it off
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -59,7 +60,9 @@ def _runs_given(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    if not isinstance(item, pytest.Function) or _runs_given(item):
+    # as Hypothesis' own plugin does: in a session that has not imported Hypothesis, leave it
+    # unimported (importing it here would spend a test's timeout on the import)
+    if "hypothesis" not in sys.modules or not isinstance(item, pytest.Function) or _runs_given(item):
         return (yield)
     runs: list[StatisticsDict] = []
     try:
