@@ -103,11 +103,16 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     assert out["set_aside_by"]
     for prop, paths in out["set_aside_by"].items():
         assert all(prop in load(path).expected_failures("v6.1") for path in paths), prop
-    (finding,) = out["findings"]
-    assert finding["new"] and finding["explained_by"] == {}
+    # every finding is new: the known bug is set aside, never reported. How many distinct new
+    # failures Hypothesis reports depends on more than the seed (it keeps generating after the
+    # first for up to 10 s of wall clock, and since 6.131 draws constants from every module the
+    # process has imported), so the fault's own failure is picked out, not assumed to be alone
+    findings = out["findings"]
+    assert findings and all(f["new"] and f["explained_by"] == {} for f in findings)
+    # the property the corpus records failing on v6.1, failing on its own
+    (finding,) = [f for f in findings if list(f["failures"]) == ["pin_coherence"]]
     assert finding["why_new"]["pin_coherence"].endswith(
         "mainline, where no corpus file records pin_coherence failing")
-    assert list(finding["failures"]) == ["pin_coherence"]  # the property the corpus records failing on v6.1
     assert len(finding["counterexample"]["ops"]) <= 3  # shrunk and reduced on its own
     pending = list((tmp_path / "regressions" / "pending").glob("*.json"))
-    assert [p.name for p in pending] == [Path(out["findings"][0]["saved"]).name]
+    assert sorted(p.name for p in pending) == sorted(Path(f["saved"]).name for f in findings)
