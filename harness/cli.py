@@ -153,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         register()
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        # what is still buffered is written here, so a reader that went away after the last
+        # write meets the handler below, not Python's flush at exit (exit status 120)
+        sys.stdout.flush()
+        return code
     except UsageError as exc:
         return _bad_input(str(exc))
     except (UnknownProfile, UnknownProperty, RegressionError, SettingsProfileError, MutantError) as exc:

@@ -66,9 +66,11 @@ def shared_database() -> ExampleDatabase | None:
 def _local_examples() -> Path:
     """Where Hypothesis keeps this machine's examples (its own storage directory)."""
     try:
-        return storage_directory("examples", intent_to_write=False).path
+        directory: object = storage_directory("examples", intent_to_write=False)
     except TypeError:  # Hypothesis before the intent_to_write argument
-        return storage_directory("examples").path
+        directory = storage_directory("examples")
+    # a plain Path up to some 6.1xx (6.100 among them), an object with .path since
+    return Path(getattr(directory, "path", directory))  # type: ignore[arg-type]
 
 
 def register() -> None:

@@ -17,6 +17,9 @@ import pytest
 from .model.kernels import PROFILE_NAMES
 from .regression import Regression, RegressionError, behaviour_change, check, load
 
+#: Hypothesis statistics for the searches plain tests run (harness/search_statistics.py)
+pytest_plugins = ["harness.search_statistics"]
+
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Corpus files: *.json directly in a corpus directory (ini `gup_corpus`, default

@@ -23,6 +23,7 @@ def test_kernels_lists_profiles_with_switches(capsys: pytest.CaptureFixture[str]
     assert data["switches"]["zero_page_unpinnable"]["commit"] == "1c563432588d"
 
 
+@pytest.mark.slow
 def test_hunt_finds_and_saves_the_seed_livelock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["hunt", "--kernel", "v5.19-rc1", "--property", "terminates", "--seed", "1",
                  "--max-examples", "2000", "--root", str(tmp_path), "--json"])

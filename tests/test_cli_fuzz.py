@@ -211,6 +211,7 @@ def _in_scratch() -> Iterator[None]:
 @pytest.mark.filterwarnings("ignore:Cannot register a settings profile")
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.slow
 @given(argv())
 def test_bad_input_never_escapes_main(args: list[str]) -> None:
     status, _out, err = run_cli(args)

@@ -40,6 +40,7 @@ def pin(start: int, pages: int = 1, process: int = 0) -> Gup:
 
 # ---- the differential run ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_forty_drivable_scenarios_show_no_mismatch() -> None:
     calls: list[tuple[int, int | None, str]] = []
     report = conform(40, seed=0, progress=lambda done, total, what: calls.append((done, total, what)))

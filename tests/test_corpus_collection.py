@@ -11,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "regressions" / "zero-pfn-longterm-livelock.json"
 DIRTY_COW = ROOT / "regressions" / "dirty-cow-forced-write-gets-zero-page.json"
+SEARCH_TESTS = ROOT / "tests" / "test_property_search.py"
+#: the test modules whose parameters come from the corpus
+CORPUS_DERIVED = [SEARCH_TESTS, ROOT / "tests" / "test_explore.py", ROOT / "tests" / "test_export.py"]
+BROKEN = '{"format": 1, "title": "x", "scenario": {"layout": []}}'
 
 
 def _slow_file() -> dict:
@@ -21,11 +25,12 @@ def _slow_file() -> dict:
             "scenario": {"layout": [{"start": 0, "pages": span}], "ops": ops}, "expect": {"default": []}}
 
 
+@pytest.mark.slow
 def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     corpus = pytester.mkdir("regressions")
     shutil.copy(SEED, corpus / SEED.name)
     shutil.copy(DIRTY_COW, corpus / DIRTY_COW.name)
-    (corpus / "broken.json").write_text('{"format": 1, "title": "x", "scenario": {"layout": []}}')
+    (corpus / "broken.json").write_text(BROKEN)
     (corpus / "slow.json").write_text(json.dumps(_slow_file()))
     pytester.makepyfile(test_other="def test_other_tests_still_run():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=v4.8 v5.19-rc1 mainline",
@@ -42,6 +47,7 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     assert "slow.json::mainline" in out and "Timeout" in out
 
 
+@pytest.mark.slow
 def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pytest.Pytester) -> None:
     """Installed, the plugin collects a repository's regressions/ without any conftest;
     `-p no:gupharness` turns it off."""
@@ -50,3 +56,30 @@ def test_the_corpus_plugin_is_an_entry_point_that_can_be_disabled(pytester: pyte
     on.assert_outcomes(passed=2)  # the profile's item and the file's ::variants item
     off = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:gupharness", "regressions")
     assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_broken_corpus_file_never_stops_the_search_tests(pytester: pytest.Pytester) -> None:
+    """The modules with corpus-derived parameters read the corpus only when pytest collects and
+    runs them, and pass over a file that does not load: they collect their corpus-derived items
+    and the searches run, while the broken file is its own failing item."""
+    corpus = pytester.mkdir("regressions")
+    shutil.copy(SEED, corpus / SEED.name)
+    (corpus / "broken.json").write_text(BROKEN)
+    tests = pytester.mkdir("tests")
+    for module in CORPUS_DERIVED:
+        shutil.copy(module, tests / module.name)  # each module's corpus is the copy's
+    pytester.makeconftest("from hypothesis import settings\n"
+                          "settings.register_profile('tiny', max_examples=5, derandomize=True, database=None)\n"
+                          "settings.load_profile('tiny')\n")
+    collected = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q", "-o", "gup_kernels=mainline")
+    assert collected.ret == pytest.ExitCode.OK, collected.stdout.str()
+    listed = collected.stdout.str()
+    assert "regressions/broken.json::load" in listed
+    assert "test_recorded_bug_is_found_from_scratch[v5.19-rc1-terminates-zero-pfn-longterm-livelock.json]" in listed
+    assert "test_properties_hold[mainline]" in listed
+    assert "test_catalogued_bugs_in_the_ci_scope_are_found_minimal[v5.19-rc1-terminates-zero-pfn-longterm" in listed
+    assert "test_export.py::test_page_tokens_spell_every_observation" in listed
+    assert "error" not in listed.lower()
+    ran = pytester.runpytest("-p", "no:cacheprovider", "-o", "gup_kernels=mainline",
+                             "regressions", "tests/test_property_search.py::test_properties_hold[mainline]")
+    ran.assert_outcomes(passed=1 + 2, failed=1)  # the search, the seed's two items; broken.json::load

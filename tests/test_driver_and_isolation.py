@@ -183,6 +183,7 @@ def test_drivable_scenarios_have_no_driver_mappings_or_races(scenario: sc.Scenar
     assert not any(isinstance(op, sc.BatchRef) for op in scenario.ops)
 
 
+@pytest.mark.slow
 def test_the_default_search_generates_each_mechanism() -> None:
     seen = {"mixedmap": 0, "special": 0, "driver_cma": 0, "isolate": 0, "batch_ref": 0}
     total = 0

@@ -4,6 +4,7 @@ scope are found with a counterexample no longer than the corpus file's, and the 
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -49,11 +50,18 @@ def test_the_ci_scope_is_clean_on_mainline() -> None:
     assert result.states < result.runs  # de-duplication merged something
 
 
+@functools.cache
+def _bugs() -> tuple[tuple[Path, str, str], ...]:
+    """The corpus's catalogued bugs, read when pytest collects this module, never at import (a
+    broken file is passed over: the corpus plugin reports it as its own failing item)."""
+    return tuple(bugs(ROOT / "regressions", skip_broken=True))
+
+
 def _catalogued(scope: Scope, widen_placement: bool = False) -> list[tuple[str, str, Path]]:
     """Catalogued bugs whose corpus scenario is one of the scope's (with `widen_placement`: in
     the scope with its placement set to the file's)."""
     chosen = []
-    for path, kernel, prop in bugs(ROOT / "regressions", skip_broken=True):
+    for path, kernel, prop in _bugs():
         scenario = load(path).scenario
         if widen_placement:
             scope = attrs.evolve(scope, placements=(scenario.layout[0].placement,))
@@ -62,8 +70,17 @@ def _catalogued(scope: Scope, widen_placement: bool = False) -> list[tuple[str, 
     return chosen
 
 
-@pytest.mark.parametrize("kernel,prop,path", _catalogued(CI_SCOPE),
-                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
+def _bug_id(value: object) -> str:
+    return value.name if isinstance(value, Path) else str(value)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.name == "test_catalogued_bugs_in_the_ci_scope_are_found_minimal":
+        metafunc.parametrize("kernel,prop,path", _catalogued(CI_SCOPE), ids=_bug_id)
+    elif metafunc.definition.name == "test_catalogued_bugs_in_the_thorough_scope_are_found_minimal":
+        metafunc.parametrize("kernel,prop,path", _catalogued(THOROUGH_SCOPE, widen_placement=True), ids=_bug_id)
+
+
 def test_catalogued_bugs_in_the_ci_scope_are_found_minimal(kernel: str, prop: str, path: Path) -> None:
     recorded = load(path).scenario
     result = explore(kernel, CI_SCOPE, [prop])
@@ -72,8 +89,6 @@ def test_catalogued_bugs_in_the_ci_scope_are_found_minimal(kernel: str, prop: st
 
 
 @pytest.mark.skipif(not THOROUGH, reason="the depth-4 scope takes minutes: HYPOTHESIS_PROFILE=thorough runs it")
-@pytest.mark.parametrize("kernel,prop,path", _catalogued(THOROUGH_SCOPE, widen_placement=True),
-                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
 def test_catalogued_bugs_in_the_thorough_scope_are_found_minimal(kernel: str, prop: str, path: Path) -> None:
     recorded = load(path).scenario
     scope = attrs.evolve(THOROUGH_SCOPE, placements=(recorded.layout[0].placement,))

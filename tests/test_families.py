@@ -74,6 +74,7 @@ def test_call_mixes_include_a_callers_own_flags() -> None:
     assert not possible_mix(get_profile("mainline"), "vmsplice", "R/W")
 
 
+@pytest.mark.slow
 def test_default_generation_reaches_every_family_and_every_expressible_call() -> None:
     data = collect("mainline", 1500, seed=0)
     assert data["examples"] == 1500

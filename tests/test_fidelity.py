@@ -123,6 +123,7 @@ def test_madv_dontneed_races_with_any_call() -> None:
         name for name, failure in check_all(run).items() if failure is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["v4.19", "v5.10", "mainline"])
 def test_strategies_generate_only_possible_scenarios(kernel: str) -> None:
     """No generated race puts a lock writer inside a call that holds the lock, and no call

@@ -60,6 +60,7 @@ def test_same_property_failing_where_the_corpus_says_it_holds_is_new(v61: KnownF
     assert v61.explain(scenario, ["pin_coherence"]) == {"pin_coherence": None}
 
 
+@pytest.mark.slow
 def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside(v61: KnownFailures) -> None:
     result = search("v6.1", base_settings=ci(), max_examples=1500, database=None, known=v61, set_aside_known=True)
     assert result.findings == [] and result.counterexample is None
@@ -68,12 +69,15 @@ def test_new_search_on_the_clean_timeline_finds_nothing_new_but_sets_known_aside
     assert "pin_coherence" in result.set_aside_by and set(result.set_aside_by) <= recorded_on_v61
 
 
+@pytest.mark.slow
 def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "3", "--max-examples", "1500",
+    # seed 3 meets the zero-page file's failure at example 977 on Hypothesis 6.155 and 6.170 (443 on
+    # 6.100): the budget leaves a wide margin (benchmarks/detection_margins.py)
+    code = main(["hunt", "--kernel", "v6.1", "--property", "pin_coherence", "--seed", "3", "--max-examples", "3000",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # a counterexample, as always without --new
@@ -83,6 +87,7 @@ def test_hunt_names_the_file_that_explains_a_finding_and_saves_no_duplicate(
     assert not (tmp_path / "regressions" / "pending").exists()
 
 
+@pytest.mark.slow
 def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     never_reuse(monkeypatch)
@@ -98,11 +103,16 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     assert out["set_aside_by"]
     for prop, paths in out["set_aside_by"].items():
         assert all(prop in load(path).expected_failures("v6.1") for path in paths), prop
-    (finding,) = out["findings"]
-    assert finding["new"] and finding["explained_by"] == {}
+    # every finding is new: the known bug is set aside, never reported. How many distinct new
+    # failures Hypothesis reports depends on more than the seed (it keeps generating after the
+    # first for up to 10 s of wall clock, and since 6.131 draws constants from every module the
+    # process has imported), so the fault's own failure is picked out, not assumed to be alone
+    findings = out["findings"]
+    assert findings and all(f["new"] and f["explained_by"] == {} for f in findings)
+    # the property the corpus records failing on v6.1, failing on its own
+    (finding,) = [f for f in findings if list(f["failures"]) == ["pin_coherence"]]
     assert finding["why_new"]["pin_coherence"].endswith(
         "mainline, where no corpus file records pin_coherence failing")
-    assert list(finding["failures"]) == ["pin_coherence"]  # the property the corpus records failing on v6.1
     assert len(finding["counterexample"]["ops"]) <= 3  # shrunk and reduced on its own
     pending = list((tmp_path / "regressions" / "pending").glob("*.json"))
-    assert [p.name for p in pending] == [Path(out["findings"][0]["saved"]).name]
+    assert sorted(p.name for p in pending) == sorted(Path(f["saved"]).name for f in findings)

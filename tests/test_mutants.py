@@ -87,6 +87,7 @@ print(json.dumps({"mutant": getattr(installed(), "name", None), "file": vmops.__
 """
 
 
+@pytest.mark.slow
 def test_the_patched_model_really_runs() -> None:
     """Fork sharing a pinned page: the clean model copies it for the child, the mutant does
     not, and the parent's next R/O pin then unshares away from the R/W pin."""
@@ -114,6 +115,7 @@ def test_clean_model_subprocess_reports_known_failures() -> None:
         clean.close()
 
 
+@pytest.mark.slow
 def test_a_cheap_mutant_is_caught_by_a_short_search() -> None:
     result = bench_one(MUTANTS["fast_error_leaks_prefix"], seeds=1, max_examples=300)
     assert result["error"] is None
@@ -121,6 +123,7 @@ def test_a_cheap_mutant_is_caught_by_a_short_search() -> None:
     assert "pin_balance" in result["by"]
 
 
+@pytest.mark.slow
 def test_hunt_with_a_mutant_reruns_itself_patched() -> None:
     """hunt --mutant runs the search in a fresh interpreter with the patch installed (a short
     search of a property the mutant does not touch: the detection itself is tested above)."""

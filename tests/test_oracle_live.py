@@ -286,6 +286,7 @@ def _children(parent: int | None = None) -> set[int]:
     return found
 
 
+@pytest.mark.slow
 def test_fifty_scenarios_leave_no_fds_files_or_children() -> None:
     layout = (Vma(0, 2, faulted="w-"), Vma(3, 1, share="shared", backing="file", faulted="r"), Vma(4, 1, backing="shmem", share="shared"))
     ops = (pin(0, 2), Fork(), Gup("vmsplice", 0, 1), Gup("odirect_read", 1, 1), Fork(process=1), DmaWrite(0), CpuWrite(3))

@@ -8,6 +8,7 @@ scenario. A counterexample found here is saved to regressions/pending/.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -23,24 +24,28 @@ from properties import PROPERTIES
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = sorted((ROOT / "regressions").glob("*.json"))
+CORPUS_DIR = ROOT / "regressions"
+
+# Nothing here reads the corpus at import: the parameters come from pytest_generate_tests and
+# the tests read it through corpus(), which passes over a file that does not load (the corpus
+# plugin reports that file as its own failing item), so one broken file never stops this module.
 
 
-def known_failures() -> dict[str, set[str]]:
-    """profile -> properties some regression file expects to fail there. A file that does not
-    load is skipped here: the corpus plugin reports it as its own failing item."""
-    known: dict[str, set[str]] = {name: set() for name in PROFILE_NAMES}
-    for path in CORPUS:
+@functools.cache
+def corpus() -> tuple[CorpusFile, ...]:
+    """The regression files that load, read once per process on first use."""
+    files = []
+    for path in sorted(CORPUS_DIR.glob("*.json")):
         try:
-            reg = load(path)
+            files.append(CorpusFile(path, load(path)))
         except RegressionError:
             continue
-        for name in PROFILE_NAMES:
-            known[name] |= reg.expected_failures(name)
-    return known
+    return tuple(files)
 
 
-KNOWN = known_failures()
+def known_failures(kernel: str) -> set[str]:
+    """The properties some regression file expects to fail on `kernel`."""
+    return {prop for file in corpus() for prop in file.regression.expected_failures(kernel)}
 
 
 #: catalogued bugs the search does not yet find reliably within BUG_BUDGET (measured with
@@ -48,9 +53,28 @@ KNOWN = known_failures()
 HARDER_THAN_THE_BUDGET: dict[str, str] = {
     # (empty since the fork-aware generator: GUP after fork, four operations in two processes,
     # was found in 18 of 20 random seeds within the budget, median 1245 examples; under the ci
-    # settings (derandomized) at example 2761 of 3000, close to the edge: a generator change that
-    # pushes it past the budget should re-measure with `gupharness bench --only gup-after-fork`)
+    # settings (derandomized) on v4.9 at example 170 of 3000 on Hypothesis 6.155 and 6.170. The
+    # most version-sensitive of the detection tests: 6.100's stream meets it at 1398, 6.104's not
+    # within 3000, 6.130's at 9494; a Hypothesis upgrade should be checked with
+    # benchmarks/detection_margins.py before the floor in pyproject.toml moves)
 }
+
+#: files whose derandomized stream meets the bug late: a budget that keeps it well inside.
+#: `benchmarks/detection_margins.py` gives the example each search finds its bug at.
+WIDER_BUDGET: dict[str, int] = {
+    # Dirty COW's zero-page variant on v4.8: 20 random seeds found it at median 500, at most 1416
+    # examples, but the derandomized stream of Hypothesis 6.155 and 6.170 only at 2793 (6.100: 672),
+    # 93% of BUG_BUDGET. With 8000 that stream is at 35% of the budget, and a stream as good as
+    # the seeds' worst at 18%.
+    "dirty-cow-forced-write-gets-zero-page.json": 8000,
+}
+
+
+def bug_budget(path: Path | None = None) -> int:
+    """Examples a from-scratch search for a recorded bug may spend (BUG_BUDGET, or the profile's
+    max_examples if that is larger, or the file's WIDER_BUDGET)."""
+    wider = WIDER_BUDGET.get(path.name, 0) if path is not None else 0
+    return max(settings().max_examples, BUG_BUDGET, wider)
 
 
 def DERANDOMIZED() -> settings:  # noqa: N802 - reads like a settings constant
@@ -63,7 +87,7 @@ def DERANDOMIZED() -> settings:  # noqa: N802 - reads like a settings constant
 def test_properties_hold(kernel: str) -> None:
     """Every property, with failures a corpus file explains set aside (not whole properties:
     a new way to break a property that fails here for a known reason is still found)."""
-    known = KnownFailures(kernel, [CorpusFile(path, load(path)) for path in CORPUS])
+    known = KnownFailures(kernel, corpus())
     result = search(kernel, list(PROPERTIES), base_settings=settings(), known=known, set_aside_known=True)
     if result.findings:
         lines = []
@@ -75,17 +99,16 @@ def test_properties_hold(kernel: str) -> None:
     assert result.examples > 0
 
 
+@functools.cache
 def _recorded_bugs() -> list[tuple[str, str, Path]]:
     """Each (file, property) once, on the profile where only that file's bug can be found."""
-    return [(kernel, prop, path) for path, kernel, prop in bugs(ROOT / "regressions", skip_broken=True)]
+    return [(kernel, prop, path) for path, kernel, prop in bugs(CORPUS_DIR, skip_broken=True)]
 
 
-@pytest.mark.parametrize("kernel,prop,path", _recorded_bugs(),
-                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
 def test_recorded_bug_is_found_from_scratch(kernel: str, prop: str, path: Path) -> None:
     if path.name in HARDER_THAN_THE_BUDGET:
         pytest.skip(HARDER_THAN_THE_BUDGET[path.name])
-    budget = max(settings().max_examples, BUG_BUDGET)
+    budget = bug_budget(path)
     # detection only: shrinking is covered by the shape tests and costs more than finding.
     # Derandomized under every profile, so the verdict does not depend on the run.
     result = search(kernel, [prop], base_settings=DERANDOMIZED(), max_examples=budget, database=None, shrink=False)
@@ -115,23 +138,31 @@ def _uncovered_bug_profiles() -> list[str]:
     covered = {kernel for kernel, _prop, _path in _recorded_bugs()}
 
     def searchable(kernel: str) -> set[str]:
-        return {prop for path in CORPUS if path.name not in HARDER_THAN_THE_BUDGET
-                for prop in load(path).expected_failures(kernel)}
+        return {prop for file in corpus() if file.path.name not in HARDER_THAN_THE_BUDGET
+                for prop in file.regression.expected_failures(kernel)}
 
     return [k for k in PROFILE_NAMES if searchable(k) and k not in covered]
 
 
-@pytest.mark.parametrize("kernel", _uncovered_bug_profiles())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The corpus-derived parameters, computed when pytest collects this module (not at import)."""
+    if metafunc.definition.name == "test_recorded_bug_is_found_from_scratch":
+        metafunc.parametrize("kernel,prop,path", _recorded_bugs(),
+                             ids=lambda v: v.name if isinstance(v, Path) else str(v))
+    elif metafunc.definition.name == "test_every_bug_profile_shows_a_failure":
+        metafunc.parametrize("kernel", _uncovered_bug_profiles())
+
+
 def test_every_bug_profile_shows_a_failure(kernel: str) -> None:
     """On every profile with a recorded bug, the search finds some recorded failure there."""
-    budget = max(settings().max_examples, BUG_BUDGET)
+    budget = bug_budget()
     # the derandomized stream first, then two fixed seeds: a bug found in about four seeds of five
     # (GUP after fork, alone on the LTS bases v4.14..v5.4) must not turn this red by the luck of
     # one stream, and every attempt is still reproducible
     for seed in (None, 1, 2):
-        result = search(kernel, sorted(KNOWN[kernel]), base_settings=DERANDOMIZED(), max_examples=budget,
+        result = search(kernel, sorted(known_failures(kernel)), base_settings=DERANDOMIZED(), max_examples=budget,
                         database=None, shrink=False, seed=seed)
         if result.counterexample is not None:
             break
     assert result.counterexample is not None, f"no recorded failure found on {kernel} in three searches"
-    assert set(result.failures) <= KNOWN[kernel]
+    assert set(result.failures) <= known_failures(kernel)

@@ -119,6 +119,7 @@ def _paths(data: object, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
+@pytest.mark.slow
 @given(st.data())
 def test_loader_never_raises_anything_but_regression_error(data: st.DataObject) -> None:
     doc = seed_data()
@@ -184,6 +185,7 @@ def test_saved_counterexample_replays_green_after_promotion(tmp_path: Path) -> N
     assert main(["replay", str(promoted)]) == 0
 
 
+@pytest.mark.slow
 def test_corpus_item_fails_naming_property_and_kernel_when_a_fix_is_removed(pytester: pytest.Pytester) -> None:
     """Re-break the zero-page exemption on v5.19: the seed's v5.19 item must fail and say so."""
     regressions = pytester.mkdir("regressions")

@@ -3,6 +3,7 @@ a failure does not need it, kept (and alone) when it does."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, find, given, settings
 
 from harness import scenario as sc
@@ -13,6 +14,7 @@ from strategies import scenarios
 QUICK = settings(database=None, derandomize=True, suppress_health_check=list(HealthCheck), deadline=None)
 
 
+@pytest.mark.slow
 def test_generated_scenarios_repeat_calls_often_enough_to_reach_overflow() -> None:
     seen: list[tuple[int, ...]] = []
 
@@ -28,6 +30,7 @@ def test_generated_scenarios_repeat_calls_often_enough_to_reach_overflow() -> No
     assert overflowing >= len(seen) // 20, (overflowing, len(seen))
 
 
+@pytest.mark.slow
 def test_shrinking_drops_a_repeat_the_failure_does_not_need() -> None:
     minimal = find(scenarios(), lambda s: any(isinstance(op, sc.Gup) for op in s.ops), settings=QUICK)
     assert [op.repeat for op in minimal.ops if isinstance(op, sc.Gup)] == [1]

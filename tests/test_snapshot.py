@@ -193,6 +193,7 @@ def test_expect_update_recomputes_expectations_and_prints_the_change(tmp_path: P
     assert main(["expect", str(path)]) == 0  # up to date
 
 
+@pytest.mark.slow
 def test_corpus_item_fails_on_a_behaviour_change_with_the_diff(pytester: pytest.Pytester) -> None:
     regressions = pytester.mkdir("regressions")
     shutil.copy(NEIGHBOURS, regressions / NEIGHBOURS.name)

@@ -179,6 +179,7 @@ def test_returned_freed_entry_is_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     assert NO_BUG(run) is not None and MAPPED(run) is not None
 
 
+@pytest.mark.slow
 def test_search_and_cli_shrink_save_replay_and_print_a_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _double_unpin(monkeypatch)

@@ -16,6 +16,7 @@ def test_seed_livelock_without_budget():
 '''
 
 
+@pytest.mark.slow
 def test_timeout_stops_a_real_livelock_and_names_the_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hang=HANGING_TEST)
     # the project's own settings: method "thread" (see pyproject.toml), a short limit here
