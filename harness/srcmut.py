@@ -144,7 +144,7 @@ def run_mutant(mutant: SourceMutant, tests: str, timeout: float) -> Outcome:
     except SyntaxError as exc:
         return outcome("invalid", 0.0, f"does not compile: {exc.msg}")
     env = _environment(mutant.name)
-    status, out, seconds = _run([sys.executable, "-c", f"import {mutant.module}"], env, 60)
+    status, out, seconds = _run([sys.executable, "-c", f"import harness, {mutant.module}"], env, 60)
     if status != 0:
         return outcome("invalid", seconds, f"does not import: {_first_failure(out)}")
     status, out, seconds = _run(pytest_argv(tests), env, timeout)

@@ -210,7 +210,7 @@ def _attribute_chain(node: ast.AST) -> list[str]:
     while isinstance(node, ast.Attribute):
         names.append(node.attr)
         node = node.value
-    return names
+    return names + [node.id] if isinstance(node, ast.Name) else names
 
 
 def _skipped(node: ast.AST) -> bool:
@@ -221,6 +221,8 @@ def _skipped(node: ast.AST) -> bool:
         return True  # a docstring or a bare string
     if isinstance(node, ast.Call) and "trace" in _attribute_chain(node.func):
         return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and _skipped(node.value):
+        return True  # a trace call as a statement: deleting it changes only the trace
     if isinstance(node, ast.AugAssign) and "trace" in _attribute_chain(node.target):
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
