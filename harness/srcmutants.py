@@ -88,32 +88,32 @@ class SourceMutant:
 
 #: comparison operator -> (pattern of its spelling in the source, the replacement, operator name)
 _COMPARE: dict[type, tuple[str, str, str]] = {
-    ast.Eq: (r"==", "!=", "Eq>NotEq"),
-    ast.NotEq: (r"!=", "==", "NotEq>Eq"),
-    ast.Lt: (r"<(?!=)", "<=", "Lt>LtE"),
-    ast.LtE: (r"<=", "<", "LtE>Lt"),
-    ast.Gt: (r"(?<![-=])>(?!=)", ">=", "Gt>GtE"),
-    ast.GtE: (r">=", ">", "GtE>Gt"),
-    ast.In: (r"\bin\b", "not in", "In>NotIn"),
-    ast.NotIn: (r"\bnot\s+in\b", "in", "NotIn>In"),
-    ast.Is: (r"\bis\b", "is not", "Is>IsNot"),
-    ast.IsNot: (r"\bis\s+not\b", "is", "IsNot>Is"),
+    ast.Eq: (r"==", "!=", "Eq-NotEq"),
+    ast.NotEq: (r"!=", "==", "NotEq-Eq"),
+    ast.Lt: (r"<(?!=)", "<=", "Lt-LtE"),
+    ast.LtE: (r"<=", "<", "LtE-Lt"),
+    ast.Gt: (r"(?<![-=])>(?!=)", ">=", "Gt-GtE"),
+    ast.GtE: (r">=", ">", "GtE-Gt"),
+    ast.In: (r"\bin\b", "not in", "In-NotIn"),
+    ast.NotIn: (r"\bnot\s+in\b", "in", "NotIn-In"),
+    ast.Is: (r"\bis\b", "is not", "Is-IsNot"),
+    ast.IsNot: (r"\bis\s+not\b", "is", "IsNot-Is"),
 }
 _BOOL: dict[type, tuple[str, str, str]] = {
-    ast.And: (r"\band\b", "or", "And>Or"),
-    ast.Or: (r"\bor\b", "and", "Or>And"),
+    ast.And: (r"\band\b", "or", "And-Or"),
+    ast.Or: (r"\bor\b", "and", "Or-And"),
 }
 _BINARY: dict[type, tuple[str, str, str]] = {
-    ast.Add: (r"\+", "-", "Add>Sub"),
-    ast.Sub: (r"-", "+", "Sub>Add"),
-    ast.BitAnd: (r"&", "|", "BitAnd>BitOr"),
-    ast.BitOr: (r"\|", "&", "BitOr>BitAnd"),
+    ast.Add: (r"\+", "-", "Add-Sub"),
+    ast.Sub: (r"-", "+", "Sub-Add"),
+    ast.BitAnd: (r"&", "|", "BitAnd-BitOr"),
+    ast.BitOr: (r"\|", "&", "BitOr-BitAnd"),
 }
 _AUGMENTED: dict[type, tuple[str, str, str]] = {
-    ast.Add: (r"\+=", "-=", "AugAdd>Sub"),
-    ast.Sub: (r"-=", "+=", "AugSub>Add"),
-    ast.BitAnd: (r"&=", "|=", "AugBitAnd>BitOr"),
-    ast.BitOr: (r"\|=", "&=", "AugBitOr>BitAnd"),
+    ast.Add: (r"\+=", "-=", "AugAdd-Sub"),
+    ast.Sub: (r"-=", "+=", "AugSub-Add"),
+    ast.BitAnd: (r"&=", "|=", "AugBitAnd-BitOr"),
+    ast.BitOr: (r"\|=", "&=", "AugBitOr-BitAnd"),
 }
 #: statements whose deletion (-> `pass`) removes a side effect without breaking the syntax
 _DELETABLE = (ast.Expr, ast.AugAssign, ast.Assign, ast.Delete, ast.Raise, ast.Continue, ast.Break)
@@ -181,11 +181,11 @@ class _Enumerator:
             if node.operand.lineno == node.lineno:
                 keyword = re.match(rb"not\s*", row[node.col_offset:node.operand.col_offset])
                 if keyword:
-                    self.add(node.lineno, node.col_offset, "Not>", keyword.group().decode(), "")
+                    self.add(node.lineno, node.col_offset, "Not-drop", keyword.group().decode(), "")
         elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
             text = self.segment(node)
             if text in ("True", "False"):
-                self.add(node.lineno, node.col_offset, "True>False" if node.value else "False>True",
+                self.add(node.lineno, node.col_offset, "True-False" if node.value else "False-True",
                          text, str(not node.value))
         elif isinstance(node, ast.Constant) and isinstance(node.value, int):
             text = self.segment(node)
@@ -198,11 +198,11 @@ class _Enumerator:
                 isinstance(node.value, ast.Constant) and node.value.value in (None, True, False)):
             text = self.segment(node.value)
             if text is not None:
-                self.add(node.value.lineno, node.value.col_offset, "Return>None", text, "None")
+                self.add(node.value.lineno, node.value.col_offset, "Return-None", text, "None")
         if isinstance(node, _DELETABLE) and _side_effect(node):
             text = self.segment(node)
             if text is not None:
-                self.add(node.lineno, node.col_offset, "Stmt>pass", text, "pass")
+                self.add(node.lineno, node.col_offset, "Stmt-pass", text, "pass")
 
 
 def _attribute_chain(node: ast.AST) -> list[str]:

@@ -50,12 +50,12 @@ def test_the_sample_module_gets_one_mutant_per_site_and_nothing_else() -> None:
     found = {(m.op, m.old, m.new) for m in enumerate_mutants(SAMPLE)}
     assert found == {
         ("Int+1", "3", "4"), ("Int-1", "3", "2"),  # LIMIT = 3 and `LIMIT != 3`
-        ("NotEq>Eq", "!=", "=="), ("Stmt>pass", 'raise RuntimeError("LIMIT is fixed")', "pass"),
+        ("NotEq-Eq", "!=", "=="), ("Stmt-pass", 'raise RuntimeError("LIMIT is fixed")', "pass"),
         ("Int+1", "0", "1"),  # Trace.depth
-        ("Gt>GtE", ">", ">="), ("Stmt>pass", "value -= 1", "pass"), ("AugSub>Add", "-=", "+="),
+        ("Gt-GtE", ">", ">="), ("Stmt-pass", "value -= 1", "pass"), ("AugSub-Add", "-=", "+="),
         ("Int+1", "1", "2"), ("Int-1", "1", "0"),
-        ("Return>None", "value", "None"), ("Return>None", "a and not b", "None"),
-        ("And>Or", "and", "or"), ("Not>", "not ", ""),
+        ("Return-None", "value", "None"), ("Return-None", "a and not b", "None"),
+        ("And-Or", "and", "or"), ("Not-drop", "not ", ""),
     }
     # left alone: the docstrings, annotations, the assert, the trace call and its f-string,
     # and label(), which only builds text
@@ -90,12 +90,12 @@ def test_a_sample_is_reproducible_and_spans_both_files() -> None:
 
 
 def test_the_hook_applies_a_generated_mutant_in_a_subprocess() -> None:
-    mutant = _one("AugSub>Add", "-=")
+    mutant = _one("AugSub-Add", "-=")
     probe = "import harness, tests.srcmut_sample as s; print(s.both(True, True), s.clamp(2))"
     clean = subprocess.run([sys.executable, "-c", probe], env=_env(None), capture_output=True, text=True,
                            timeout=60, cwd=ROOT)
     assert clean.stdout.split() == ["False", "2"]
-    flipped = subprocess.run([sys.executable, "-c", probe], env=_env(_one("Not>", "not ").name),
+    flipped = subprocess.run([sys.executable, "-c", probe], env=_env(_one("Not-drop", "not ").name),
                              capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert flipped.returncode == 0, flipped.stderr
     assert flipped.stdout.split() == ["True", "2"]
@@ -112,10 +112,10 @@ def test_a_model_mutant_is_killed_by_a_tiny_selection() -> None:
 
 
 def test_the_runner_scores_killed_survived_invalid_and_timeout(tmp_path: Path) -> None:
-    killed = _one("And>Or", "and")
+    killed = _one("And-Or", "and")
     survived = _one("Int+1", "0")  # Trace.depth: nothing reads it
-    invalid = _one("NotEq>Eq", "!=")  # the module raises at import
-    looping = _one("AugSub>Add", "-=")  # clamp(7) never returns
+    invalid = _one("NotEq-Eq", "!=")  # the module raises at import
+    looping = _one("AugSub-Add", "-=")  # clamp(7) never returns
     out = tmp_path / "out.json"
     argv = [sys.executable, "-m", "harness", "srcmut", SAMPLE, "--tests", SAMPLE_TESTS, "--timeout", "10",
             "--workers", "2", "--json", str(out), "--quiet"]
