@@ -1,0 +1,37 @@
+"""Model rules the source-mutation run (`gupharness srcmut`, benchmarks/srcmut_model.md) found
+no test pinning: each test fails when its rule is broken by a one-token change."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import scenario as sc
+
+from .helpers import one, pin
+
+
+@pytest.mark.parametrize("kernel", ["v5.18", "v6.0", "mainline"])
+def test_forced_write_in_a_writable_private_mapping_faults_instead_of_following(kernel: str) -> None:
+    """can_follow_write_pte (5535be309971, v6.0): FOLL_FORCE lets a write use a read-only PTE
+    only in a COW mapping *without* VM_WRITE; with VM_WRITE the GUP faults, and the write
+    fault maps the page writable and dirty. Here mprotect(r) then mprotect(rw) leaves an
+    exclusive anon page behind a read-only PTE in a writable private VMA."""
+    run = one(sc.Vma(0, 1, faulted="w"), sc.Mprotect(0, 1, "r"), sc.Mprotect(0, 1, "rw"),
+              pin(0, 1, "FOLL_WRITE", "FOLL_FORCE", api="get_user_pages"), kernel=kernel)
+    assert run.results[2].result == 1
+    assert "fault" in [e.kind for e in run.events_of(run.results[2])]
+    pte = run.kernel.mms[0].ptes[0]
+    assert pte.write and pte.dirty
+
+
+@pytest.mark.parametrize("kernel", ["v5.13", "v6.1", "mainline"])
+@pytest.mark.parametrize("backing", ["file", "shmem"])
+def test_longterm_pin_migrates_a_page_cache_page_out_of_zone_movable(kernel: str, backing: str) -> None:
+    """migrate_pages: a page-cache folio's expected count includes the page cache's reference
+    (folio_expected_refs(): mapcount + 1 for the mapping + the isolation's), so an idle
+    page-cache page in ZONE_MOVABLE migrates and the long-term pin succeeds on the copy."""
+    run = one(sc.Vma(0, 1, share="shared", backing=backing, faulted="r", placement="movable"),
+              pin(0, 1, "FOLL_LONGTERM"), kernel=kernel)
+    result = run.results[0]
+    assert result.result == 1 and not result.migration_failed
+    assert [g.zone for g in result.grabbed] == ["NORMAL"]
