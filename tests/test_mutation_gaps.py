@@ -35,3 +35,13 @@ def test_longterm_pin_migrates_a_page_cache_page_out_of_zone_movable(kernel: str
     result = run.results[0]
     assert result.result == 1 and not result.migration_failed
     assert [g.zone for g in result.grabbed] == ["NORMAL"]
+
+
+@pytest.mark.parametrize("kernel", ["v5.13", "mainline"])
+def test_a_second_longterm_call_in_the_same_state_is_no_livelock(kernel: str) -> None:
+    """The step budget's loop detection is per call of __gup_longterm_locked (k.calls numbers
+    them): a later call that starts where an earlier one started is a new call, not round 2."""
+    run = one(sc.Vma(0, 1, faulted="w"), pin(0, 1, "FOLL_LONGTERM"), sc.Release(0), pin(0, 1, "FOLL_LONGTERM"),
+              kernel=kernel)
+    assert run.livelock is None
+    assert run.results[2].result == 1
