@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fingerprints(examples: int) -> list[list[str]]:
+def fingerprints(examples: int, outcomes_only: bool) -> list[list[str]]:
     from hypothesis import HealthCheck, Phase, given, settings
 
     from harness.model.kernels import PROFILE_NAMES
@@ -43,6 +43,10 @@ def fingerprints(examples: int) -> list[list[str]]:
             try:
                 run = run_scenario(scenario, profile)
                 verdicts = {name: v is None for name, v in check_all(run).items()}
+                if outcomes_only:  # which pages (pfns) and what the pages look like aside
+                    row.append(repr(([r.result for r in run.results], run.livelock is not None, str(run.bug),
+                                     len(run.warnings), run.not_applicable, sorted(verdicts.items()))))
+                    continue
                 row.append(repr(([(r.result, [g.pfn for g in r.grabbed]) for r in run.results], run.observations,
                                  run.livelock is not None, str(run.bug), run.warnings, run.not_applicable,
                                  sorted(verdicts.items()))))
@@ -58,10 +62,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mutant")
     parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--outcomes-only", action="store_true",
+                        help="compare call results, livelock, BUG, WARN count and verdicts only (not pfns or observations)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(fingerprints(args.examples)))
+        print(json.dumps(fingerprints(args.examples, args.outcomes_only)))
         return 0
     from harness.model.kernels import PROFILE_NAMES
     from harness.mutate import ENV
@@ -72,7 +78,8 @@ def main() -> int:
         env["PYTHONPATH"] = str(ROOT)
         if mutant:
             env[ENV] = mutant
-        done = subprocess.run([sys.executable, __file__, args.mutant, "--examples", str(args.examples), "--worker"],
+        argv = [sys.executable, __file__, args.mutant, "--examples", str(args.examples), "--worker"]
+        done = subprocess.run(argv + (["--outcomes-only"] if args.outcomes_only else []),
                               env=env, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             print(f"worker failed ({'mutant' if mutant else 'clean'}): {done.stderr.strip().splitlines()[-1:]}")

@@ -45,3 +45,20 @@ def test_a_second_longterm_call_in_the_same_state_is_no_livelock(kernel: str) ->
               kernel=kernel)
     assert run.livelock is None
     assert run.results[2].result == 1
+
+
+@pytest.mark.parametrize("kernel, steps", [
+    ("v4.8", ["fault", "cow", "fault", "reuse"]),
+    ("v5.9", ["fault", "cow", "fault", "cow"]),  # the LRU batch's reference forbids reuse (no drain before v5.18)
+    ("v5.18", ["fault", "cow", "fault", "reuse"]),
+    ("mainline", ["fault", "cow"]),  # 5535be309971 (v6.0): the exclusive anon copy is followed at once
+])
+def test_forced_write_into_a_fresh_private_file_page_needs_a_second_fault_before_v6_0(
+        kernel: str, steps: list[str]) -> None:
+    """do_cow_fault() does not return VM_FAULT_WRITE (only do_wp_page() does), so before v6.0
+    GUP neither sets FOLL_COW nor drops FOLL_WRITE after it: the lookup fails again and a
+    write-protect fault follows, which reuses the copy or, on v5.9..v5.17, copies it again."""
+    run = one(sc.Vma(0, 1, prot="r", backing="file"), pin(0, 1, "FOLL_WRITE", "FOLL_FORCE", api="get_user_pages"),
+              kernel=kernel)
+    assert run.results[0].result == 1
+    assert [e.kind for e in run.events_of(run.results[0]) if e.kind in ("fault", "cow", "reuse")] == steps
