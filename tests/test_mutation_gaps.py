@@ -62,3 +62,10 @@ def test_forced_write_into_a_fresh_private_file_page_needs_a_second_fault_before
               kernel=kernel)
     assert run.results[0].result == 1
     assert [e.kind for e in run.events_of(run.results[0]) if e.kind in ("fault", "cow", "reuse")] == steps
+
+
+def test_fault_around_stops_at_the_page_table_boundary() -> None:
+    """do_fault_around(): the window never crosses the PMD the fault is in (PTRS_PER_PTE = 512
+    pages): a read fault at page 510 of a cached file VMA over 500..519 maps 500..511, not 512."""
+    run = one(sc.Vma(500, 20, backing="file"), sc.CpuRead(510))
+    assert sorted(run.kernel.mms[0].ptes) == list(range(500, 512))
