@@ -69,3 +69,12 @@ def test_fault_around_stops_at_the_page_table_boundary() -> None:
     pages): a read fault at page 510 of a cached file VMA over 500..519 maps 500..511, not 512."""
     run = one(sc.Vma(500, 20, backing="file"), sc.CpuRead(510))
     assert sorted(run.kernel.mms[0].ptes) == list(range(500, 512))
+
+
+@pytest.mark.parametrize("backing, writable", [("file", False), ("shmem", True)])
+def test_read_fault_in_a_shared_mapping_is_writable_only_without_write_notify(backing: str, writable: bool) -> None:
+    """A read fault maps with vm_page_prot: a shared writable shmem mapping gets a writable PTE,
+    an ext4 file that needs writeback a read-only one, so the first write faults and
+    page_mkwrite() sees it (vma_wants_writenotify)."""
+    run = one(sc.Vma(0, 1, share="shared", backing=backing), sc.CpuRead(0))
+    assert run.kernel.mms[0].ptes[0].write == writable
