@@ -78,3 +78,16 @@ def test_read_fault_in_a_shared_mapping_is_writable_only_without_write_notify(ba
     page_mkwrite() sees it (vma_wants_writenotify)."""
     run = one(sc.Vma(0, 1, share="shared", backing=backing), sc.CpuRead(0))
     assert run.kernel.mms[0].ptes[0].write == writable
+
+
+@pytest.mark.parametrize("kernel", ["v5.18", "v6.1", "mainline"])
+def test_reuse_after_the_lru_drain_leaves_the_page_on_the_lru(kernel: str) -> None:
+    """wp_can_reuse_anon_folio (d4c470970d45, v5.18): a page still in the LRU add batch is
+    drained to the LRU before the refcount test, so after fork + exit the parent's write
+    reuses it and it is on the LRU: a later long-term pin can isolate and migrate it out of
+    ZONE_MOVABLE (off the LRU it could not, and the pin would retry forever)."""
+    run = one(sc.Vma(0, 1, faulted="w", placement="movable"), sc.Fork(), sc.Exit(1), sc.CpuWrite(0),
+              pin(0, 1, "FOLL_LONGTERM"), kernel=kernel)
+    assert run.livelock is None
+    assert run.results[3].result == 1
+    assert [g.zone for g in run.results[3].grabbed] == ["NORMAL"]
