@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 #: run first: the corpus replay and the before/after rule tests exercise the model directly
-FIRST = ("regressions/", "tests/test_switches.py", "tests/test_model_rules.py", "tests/test_stated_rules.py", "tests/test_fidelity.py",
+FIRST = ("regressions/", "tests/test_switches.py", "tests/test_model_rules.py", "tests/test_mutation_gaps.py", "tests/test_stated_rules.py", "tests/test_fidelity.py",
          "tests/test_driver_and_isolation.py", "tests/test_variants.py", "tests/test_snapshot.py",
          "tests/test_families.py", "tests/test_regression_files.py")
 #: run last: searches on injected faults, CLI robustness, the hand-written mutants' subprocesses
 LAST = ("tests/test_cli_fuzz.py", "tests/test_progress.py", "tests/test_timeout_backstop.py",
-        "tests/test_mutants.py", "tests/test_known.py")
+        "tests/test_mutants.py", "tests/test_srcmut.py", "tests/test_known.py")
 
 
 def _rank(nodeid: str) -> int:
