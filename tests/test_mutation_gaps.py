@@ -91,3 +91,12 @@ def test_reuse_after_the_lru_drain_leaves_the_page_on_the_lru(kernel: str) -> No
     assert run.livelock is None
     assert run.results[3].result == 1
     assert [g.zone for g in run.results[3].grabbed] == ["NORMAL"]
+
+
+@pytest.mark.parametrize("kernel, api", [("v5.4", "get_user_pages"), ("v5.10", "pin_user_pages")])
+def test_a_one_page_longterm_pin_of_a_cma_page_is_migrated_before_v5_13(kernel: str, api: str) -> None:
+    """check_and_migrate_cma_pages (v5.2..v5.12) runs whenever the GUP pinned anything (nr > 0),
+    a single page included: the page leaves CMA and the pin holds the copy."""
+    run = one(sc.Vma(0, 1, faulted="w", placement="cma"), pin(0, 1, "FOLL_LONGTERM", api=api), kernel=kernel)
+    assert run.results[0].result == 1
+    assert [g.migratetype for g in run.results[0].grabbed] == ["MOVABLE"]
