@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
     mutants.add_argument("--only", default=None, help="only mutants whose name contains this")
 
+    from .srcmut import add_arguments as add_srcmut_arguments
+    srcmut = sub.add_parser("srcmut", help="the source-mutation score: how many one-token mutants of a file "
+                            "make pytest fail")
+    add_srcmut_arguments(srcmut)
+
     explore = sub.add_parser("explore", help="check every scenario of a bounded scope, shortest first")
     explore.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
     explore.add_argument("--scope", choices=("ci", "thorough"), default="ci",
@@ -367,6 +372,14 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         raise UsageError(f"gupharness mutants: no mutant name contains {args.only!r}")
     print(text)
     return 0
+
+
+def cmd_srcmut(args: argparse.Namespace) -> int:
+    from .srcmut import SrcmutError, command
+    try:
+        return command(args)
+    except SrcmutError as exc:
+        raise UsageError(f"gupharness srcmut: {exc}") from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -750,6 +763,7 @@ def _bench_mutants(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "srcmut": cmd_srcmut,
     "kernels": cmd_kernels,
     "hunt": cmd_hunt,
     "replay": cmd_replay,

@@ -8,6 +8,8 @@ file name, so tracebacks point at the real file (the patch keeps the line count,
 numbers still match). Nothing is written to disk and no bytecode is cached for the patched
 module, so the clean model is never affected. `harness/__init__.py` installs the mutant
 named by the environment variable GUPHARNESS_MUTANT before any model module is imported.
+GUPHARNESS_MUTANT may also name a generated one-token mutant of any module,
+`src:PATH:LINE:COL:OP` (harness/srcmutants.py), applied the same way.
 
 This module only depends on the standard library: it runs before the model is imported.
 """
@@ -21,8 +23,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import CodeType, ModuleType
+from typing import Protocol
 
 from attrs import frozen
+
+from .srcmutants import PREFIX as SOURCE_PREFIX
+from .srcmutants import SourceMutantError, get_source_mutant
 
 #: the environment variable naming the mutant to apply at import
 ENV = "GUPHARNESS_MUTANT"
@@ -72,10 +78,21 @@ class Mutant:
         return f"--- {self.module.replace('.', '/')}.py:{line}\n{removed}{added}"
 
 
+class Patch(Protocol):
+    """What the import hook needs of a mutant: hand-written (Mutant) or generated (SourceMutant)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def module(self) -> str: ...
+    def patch(self, source: str) -> str: ...
+    def check(self) -> None: ...
+
+
 class _PatchingLoader(importlib.machinery.SourceFileLoader):
     """Compiles the mutated source under the real file name, bypassing the bytecode cache."""
 
-    def __init__(self, fullname: str, path: str, mutant: Mutant) -> None:
+    def __init__(self, fullname: str, path: str, mutant: Patch) -> None:
         super().__init__(fullname, path)
         self.mutant = mutant
 
@@ -85,7 +102,7 @@ class _PatchingLoader(importlib.machinery.SourceFileLoader):
 
 
 class _MutantFinder(importlib.abc.MetaPathFinder):
-    def __init__(self, mutant: Mutant) -> None:
+    def __init__(self, mutant: Patch) -> None:
         self.mutant = mutant
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
@@ -99,7 +116,7 @@ class _MutantFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def installed() -> Mutant | None:
+def installed() -> Patch | None:
     """The mutant this process runs with, if any."""
     for finder in sys.meta_path:
         if isinstance(finder, _MutantFinder):
@@ -107,13 +124,22 @@ def installed() -> Mutant | None:
     return None
 
 
-def install(name: str) -> Mutant:
-    """Apply mutant `name` to its module at import. Checks up front that it applies; the
-    module must not be imported yet (harness/__init__.py runs this first)."""
+def install(name: str) -> Patch:
+    """Apply mutant `name` (hand-written, or generated: `src:...`) to its module at import.
+    Checks up front that it applies; the module must not be imported yet (harness/__init__.py
+    runs this first)."""
     from .mutants import get_mutant
 
-    mutant = get_mutant(name)
-    mutant.check()
+    mutant: Patch
+    if name.startswith(SOURCE_PREFIX):
+        try:
+            mutant = get_source_mutant(name)
+            mutant.check()
+        except SourceMutantError as exc:
+            raise MutantError(str(exc)) from None
+    else:
+        mutant = get_mutant(name)
+        mutant.check()
     if mutant.module in sys.modules:
         raise MutantError(f"mutant {name}: {mutant.module} is already imported, too late to patch it")
     sys.meta_path.insert(0, _MutantFinder(mutant))

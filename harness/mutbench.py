@@ -112,6 +112,8 @@ def run_worker(seeds: int, max_examples: int, out: IO[str]) -> None:
     mutant = installed()
     if mutant is None:
         raise SystemExit(f"gupharness: {ENV} is not set: the worker needs a mutant")
+    if not isinstance(mutant, Mutant):
+        raise SystemExit(f"gupharness: {ENV} names a generated mutant: the worker needs a catalogued one")
     register()
     ci = settings.get_profile("ci")
     clean = CleanModel()
