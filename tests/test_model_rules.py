@@ -192,3 +192,19 @@ def test_budget_off_loops_for_real() -> None:
     thread.start()
     thread.join(0.5)
     assert not finished.is_set()
+
+
+def test_madv_populate_that_makes_no_progress_is_a_livelock_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """madvise_populate() loops until its range is done; a GUP that returns 0 pages (no error,
+    no progress) would spin forever. The model reports that as `terminates` failing, bounded by
+    the step budget, instead of hanging the runner."""
+    from harness.model import gup
+    from harness.run import run_scenario
+
+    populate = sc.validate(sc.Scenario((sc.Vma(0, 1),), (sc.Gup("madv_populate_read", 0, 1),)))
+    assert run_scenario(populate, "mainline").results[0].result == 1
+    monkeypatch.setattr(gup, "__get_user_pages", lambda *args, **kwargs: 0)
+    run = run_scenario(populate, "mainline")
+    assert run.livelock is not None and run.livelock.loop == "madvise_populate"
+    verdict = check_all(run, ["terminates"])["terminates"]
+    assert verdict is not None and "madvise_populate" in verdict

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import attrs
 
 from . import gup
+from .budget import Livelock
 from .flags import FOLL, Errno
 from .kernel import Kernel
 from .kernels import Profile
@@ -104,11 +105,18 @@ def populate(k: Kernel, mm: MM, start: int, nr_pages: int, flags: FOLL) -> int:
     faulted in: there is no check of the whole range up front. __get_user_pages() reports a
     hole as -ENOMEM and a refused VMA as -EINVAL under FOLL_MADV_POPULATE."""
     addr, end = start, start + nr_pages
+    stalled = 0
     while addr < end:
         ret = gup.__get_user_pages(k, mm, addr, end - addr, flags | FOLL.TOUCH | FOLL.MADV_POPULATE, None)
         if ret < 0:
             return ret
         addr += ret
+        # madvise_populate() loops until the range is done: a faultin_page_range() that makes no
+        # progress (returns 0) would spin until a fatal signal, a livelock like the seed's
+        stalled = stalled + 1 if ret == 0 else 0
+        if k.budget.limit is not None and stalled > k.budget.limit:
+            raise Livelock("madvise_populate", stalled, f"faultin_page_range() at page {addr} keeps returning 0 "
+                           "pages", k.trace.events[-6:], k.describe_folios())
     return nr_pages
 
 
