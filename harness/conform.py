@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -317,25 +318,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
             state["last"] = scenario
             raise Mismatch(comparison.first_mismatch)
 
-    test = settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[p for p in Phase if p is not Phase.explain],
-        report_multiple_bugs=False,
-        print_blob=False,
-    )(given(drivable_scenarios())(check))
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    flaky = None
-    try:
-        test()
-    except Mismatch:
-        pass
-    except Flaky as exc:  # the kernel did not repeat itself while shrinking
-        flaky = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    flaky = search_kernel(drivable_scenarios(), check, examples, seed, Mismatch)
     mismatch = None
     if state["last"] is not None:
         mismatch = compare(state["last"], timeout=timeout)
@@ -448,3 +431,25 @@ def render_report(report: ConformReport) -> RenderableType:
         parts.append(Text("shrunk mismatch:", style="bold"))
         parts.append(render_comparison(report.mismatch))
     return Group(*parts)
+
+
+def search_kernel(strategy: Any, check: Callable[[Any], None], examples: int, seed: int | None,
+                  stop: type[Exception]) -> str | None:
+    """Run a Hypothesis search whose examples run on the kernel: no database (the kernel, not
+    the model, decides), no deadline, one failure (`stop`, raised by `check`) shrunk on the
+    kernel. Returns Hypothesis' Flaky message when the kernel did not repeat itself while
+    shrinking, else None. Shared by `conform` and `hunt --kernel live`."""
+    test = settings(
+        max_examples=examples, deadline=None, database=None, derandomize=False,
+        suppress_health_check=list(HealthCheck), phases=[p for p in Phase if p is not Phase.explain],
+        report_multiple_bugs=False, print_blob=False,
+    )(given(strategy)(check))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except stop:
+        pass
+    except Flaky as exc:  # the kernel did not repeat itself while shrinking
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None

@@ -116,6 +116,17 @@ class _MutantFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def mutant_env(mutant: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a subprocess that runs `mutant` (None: the clean model) from this
+    checkout: the variable set or removed, and this project first on PYTHONPATH."""
+    env = dict(os.environ if base is None else base)
+    env.pop(ENV, None)
+    if mutant is not None:
+        env[ENV] = mutant
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def installed() -> Patch | None:
     """The mutant this process runs with, if any."""
     for finder in sys.meta_path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -30,16 +29,11 @@ from typing import IO, Any
 from rich.table import Table
 
 from .mutants import MUTANTS, Mutant
-from .mutate import ENV, ROOT, installed
+from .mutate import ENV, installed, mutant_env
 
 
 def _env(mutant: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(ENV, None)
-    if mutant is not None:
-        env[ENV] = mutant
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
+    return mutant_env(mutant)
 
 
 def verdicts(scenario: Any, profile: str) -> dict[str, str]:

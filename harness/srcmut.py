@@ -34,7 +34,7 @@ from pathlib import Path
 
 from attrs import asdict, frozen
 
-from .mutate import ENV, ROOT
+from .mutate import ROOT, mutant_env
 from .srcmutants import SourceMutant, SourceMutantError, enumerate_mutants
 
 #: the suite without its from-scratch searches (the `slow` mark): the corpus replay and every test file
@@ -91,10 +91,7 @@ def read_equivalent(path: str) -> dict[str, str]:
 
 
 def _environment(mutant: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (ENV, "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
-    if mutant is not None:
-        env[ENV] = mutant
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = mutant_env(mutant, {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")})
     env["CI"] = "true"  # the ci settings profile: derandomized, no example database, same run every time
     return env
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ from harness import scenario as sc
 from harness.cli import main
 from harness.model.kernels import SWITCHES
 from harness.mutants import MUTANTS
-from harness.mutate import ENV, ROOT, Mutant, MutantError, installed
+from harness.mutate import ROOT, Mutant, MutantError, installed, mutant_env
 from harness.mutbench import CleanModel, bench_one
 from harness.regression import load
 from harness.serialize import to_data
@@ -21,11 +20,7 @@ from tests.helpers import pin
 
 
 def _env(mutant: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
-    if mutant is not None:
-        env[ENV] = mutant
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
+    return mutant_env(mutant)
 
 
 def test_this_process_runs_the_clean_model() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness.mutate import ENV, ROOT
+from harness.mutate import ROOT, mutant_env
 from harness.srcmut import Outcome, SrcmutError, read_equivalent, run_mutant, sample, score
 from harness.srcmutants import SourceMutant, SourceMutantError, enumerate_mutants, get_source_mutant
 from tests import srcmut_sample
@@ -21,11 +20,7 @@ SAMPLE_TESTS = "tests/test_srcmut.py::test_sample_behaviour"
 
 
 def _env(mutant: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
-    if mutant is not None:
-        env[ENV] = mutant
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
+    return mutant_env(mutant)
 
 
 def _one(op: str, old: str, path: str = SAMPLE, line_has: str = "") -> SourceMutant:

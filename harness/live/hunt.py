@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Flaky
 
 from .. import scenario as sc
-from ..conform import PROFILE, Comparison, compare, describe_scenario
+from ..conform import PROFILE, Comparison, compare, describe_scenario, search_kernel
 from ..oracle import LiveRun, run_live
 from ..progress import ProgressFn
 from .checks import LIVE, LiveVerdict, capability
@@ -178,20 +175,7 @@ def live_hunt(names: list[str] | tuple[str, ...] | None = None, max_examples: in
             state["last"] = scenario
             raise LiveFailure("; ".join(f"{k}: {v}" for k, v in example.failures.items()))
 
-    test = settings(
-        max_examples=max_examples, deadline=None, database=None, derandomize=False,
-        suppress_health_check=list(HealthCheck), phases=[p for p in Phase if p is not Phase.explain],
-        report_multiple_bugs=False, print_blob=False,
-    )(given(live_scenarios())(check))
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    flaky = None
-    try:
-        test()
-    except LiveFailure:
-        pass
-    except Flaky as exc:  # the kernel did not repeat itself while shrinking
-        flaky = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    flaky = search_kernel(live_scenarios(), check, max_examples, seed, LiveFailure)
     failure = comparison = None
     verdicts: dict[str, str | None] = {}
     if state["last"] is not None:
