@@ -60,6 +60,7 @@ def test_the_sample_module_gets_one_mutant_per_site_and_nothing_else() -> None:
                 or '"big"' in text[r - 1]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["harness/model/gup.py", "harness/model/fault.py"])
 def test_every_mutant_of_the_model_is_one_line_that_compiles(path: str) -> None:
     source = (ROOT / path).read_text()
@@ -97,6 +98,7 @@ def test_the_hook_applies_a_generated_mutant_in_a_subprocess() -> None:
     assert mutant.diff().splitlines()[1:] == ["-        value -= 1", "+        value += 1"]
 
 
+@pytest.mark.slow
 def test_a_model_mutant_is_killed_by_a_tiny_selection() -> None:
     """fault.py's v5.9+ reuse rule (only the sole reference may keep its page) broken: the
     corpus file about fork after a R/W pin fails on the profiles where that rule is live."""
@@ -106,6 +108,7 @@ def test_a_model_mutant_is_killed_by_a_tiny_selection() -> None:
     assert "fork-after-rw-pin-parent-cows-away.json" in outcome.detail
 
 
+@pytest.mark.slow  # pytest runs per mutant, and a deliberate wait for a looping one
 def test_the_runner_scores_killed_survived_invalid_and_timeout(tmp_path: Path) -> None:
     killed = _one("And-Or", "and")
     survived = _one("Int+1", "0")  # Trace.depth: nothing reads it
