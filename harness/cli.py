@@ -304,6 +304,7 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             "properties": list(result.properties),
             "examples": result.examples,
             "examples_to_failure": result.examples_to_failure if result.counterexample else None,
+            "replayed": result.replayed,
             "seconds": round(result.seconds, 3),
             "failures": result.failures,
             "counterexample": to_data(result.counterexample) if result.counterexample else None,

@@ -366,7 +366,11 @@ class _Executor:
         if caller.populate:
             k.racing_isolations = []
             result.flags = flags
+            warnings = len(k.warnings)
             result.result = populate(k, mm, op.start, op.pages, flags)
+            # populate takes no reference, but try_grab_folio()'s guard (8fde12ca79af) tests the
+            # count before looking at the flags: an overflowed page refuses it too
+            result.guard_refused = any(w.guard for w in k.warnings[warnings:])
             result.range_permitted = permitted and _range_permitted(k, mm, op.start, op.pages, flags)
             result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
             return

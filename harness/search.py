@@ -4,8 +4,10 @@ tests and the benchmark, so all three see the same counterexamples."""
 
 from __future__ import annotations
 
+import random
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
 
+from .finder import Unsupported, find, replays_exactly
 from .known import KnownFailures
 from .model.kernels import Profile, get_profile
 from .progress import ProgressFn
@@ -88,6 +92,8 @@ class SearchResult:
     set_aside: int = 0
     #: property -> corpus files that explained the examples set aside
     set_aside_by: dict[str, set[Path]] = attrs.field(factory=dict)
+    #: the failure was replayed from the example database, not found by this search
+    replayed: bool = False
 
 
 def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] | None = None, *,
@@ -96,7 +102,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            base_settings: settings | None = None,
            database: object = "default", reduce_further: bool = True, shrink: bool = True,
            known: KnownFailures | None = None, set_aside_known: bool = False,
-           judge: Judge | None = None, progress: ProgressFn | None = None) -> SearchResult:
+           judge: Judge | None = None, progress: ProgressFn | None = None,
+           generation: str = "random") -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all).
 
     With `known` (the corpus as seen from this profile) each failure is classified as known
@@ -108,7 +115,12 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     the failures that count (the mutation benchmark keeps only those the clean model does not
     show). With a judge the counterexample is only Hypothesis-shrunk (no further reduction)
     and the result carries no Run. `progress` hears of each example (harness/progress.py);
-    after the first failure Hypothesis gives no total for shrinking, so it hears None."""
+    after the first failure Hypothesis gives no total for shrinking, so it hears None.
+
+    `generation` chooses how examples are found: "random" (the default) draws them from the
+    same strategies with a plain PRNG (harness/finder.py) and hands the first failure to
+    Hypothesis to shrink; "hypothesis" lets Hypothesis generate them too (slower per example,
+    and slower to meet multi-step interactions, see the README's "How the search works")."""
     from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
@@ -165,6 +177,14 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         last[key] = scenario  # Hypothesis replays each shrunk failure last
         raise _failure_class(key)(failures)
 
+    def fails(scenario: Scenario) -> bool:
+        """check() for the finding phase: the same bookkeeping, a verdict instead of a raise."""
+        try:
+            check(scenario)
+        except PropertyFailed:
+            return True
+        return False
+
     chosen = base_settings if base_settings is not None else settings()
     overrides: dict = {"deadline": None, "report_multiple_bugs": True,
                        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -177,21 +197,35 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         overrides["derandomize"] = False
     effective = settings(chosen, **overrides)
     budget = effective.max_examples
-    test: Callable[[], None] = effective(given(strategy)(check))
     # one example-database key per profile and property set, so a failure saved for one
     # search is replayed first by the same search (also on another CI machine sharing the DB)
-    test._hypothesis_internal_database_key = (  # type: ignore[attr-defined]
-        f"gupharness:{profile.name}:{','.join(names)}".encode())
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    try:
-        test()
-    except PropertyFailed:
-        pass
-    except BaseExceptionGroup as group:  # several distinct failures
-        _, rest = group.split(PropertyFailed)
-        if rest is not None:
-            raise
+    db_key = f"gupharness:{profile.name}:{','.join(names)}".encode()
+
+    def run_hypothesis(phases: list[Phase] | None = None, db: object = "default") -> None:
+        more: dict = {}
+        if phases is not None:
+            more["phases"] = phases
+        if db != "default":
+            more["database"] = db
+        test: Callable[[], None] = settings(effective, **more)(given(strategy)(check))
+        test._hypothesis_internal_database_key = db_key  # type: ignore[attr-defined]
+        if seed is not None and db == "default":  # Hypothesis ignores the database under @seed
+            test = hypothesis_seed(seed)(test)
+        try:
+            test()
+        except PropertyFailed:
+            pass
+        except BaseExceptionGroup as group:  # several distinct failures
+            _, rest = group.split(PropertyFailed)
+            if rest is not None:
+                raise
+
+    replayed = False
+    if generation == "hypothesis":
+        run_hypothesis()
+    else:
+        replayed = _find_then_shrink(strategy, fails, run_hypothesis, effective, db_key, budget,
+                                     _finder_random(seed, effective, profile, names), shrink, seed is not None, last)
     if judge is not None:
         seconds = time.perf_counter() - started
         if not last:
@@ -202,12 +236,61 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     findings = [_finish(profile, names, scenario, key, known, reduce_further and shrink)
                 for key, scenario in sorted(last.items(), key=lambda item: item[0][0] != "new")]
     seconds = time.perf_counter() - started  # finding, shrinking and reducing
-    common = {"findings": findings, "set_aside": state["set_aside"], "set_aside_by": set_aside_by}
+    common = {"findings": findings, "set_aside": state["set_aside"], "set_aside_by": set_aside_by,
+              "replayed": replayed}
     if not findings:
         return SearchResult(profile, names, None, None, {}, state["count"], state["count"], None, seconds, **common)
     top = findings[0]
     return SearchResult(profile, names, top.counterexample, top.run, top.failures, state["first"], state["count"],
                         state["first_t"], seconds, **common)
+
+
+#: how a search finds examples (see search()'s docstring)
+GENERATIONS = ("random", "hypothesis")
+
+
+def _finder_random(seed: int | None, effective: settings, profile: Profile, names: tuple[str, ...]
+                   ) -> random.Random:
+    """The finding phase's PRNG: the given seed's stream; under derandomized settings (the `ci`
+    profile) one fixed stream per profile and property set, so a run's verdict is the same on
+    every machine; otherwise a fresh one."""
+    if seed is not None:
+        return random.Random(seed)
+    if effective.derandomize:
+        return random.Random(zlib.crc32(f"{profile.name}:{','.join(names)}".encode()))
+    return random.Random()
+
+
+def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Scenario], bool],
+                      run_hypothesis: Callable[..., None], effective: settings, key: bytes, budget: int,
+                      rnd: random.Random, shrink: bool, seeded: bool, last: dict) -> bool:
+    """Saved failures first (as Hypothesis replays them), then the cheap finding phase, then
+    Hypothesis shrinks the first failure from its recorded choices. True when the failure
+    came from the example database.
+
+    As with Hypothesis' own @seed, a seeded search neither replays nor saves: it shrinks in
+    a private in-memory database."""
+    db = None if seeded else effective.database
+    replay = [Phase.reuse, Phase.shrink] if shrink else [Phase.reuse]
+    if db is not None and Phase.reuse in effective.phases and next(iter(db.fetch(key)), None) is not None:
+        run_hypothesis(phases=replay)
+        if last:
+            return True
+    try:
+        found = find(strategy, fails, budget, rnd)
+    except Unsupported:  # a strategy the finder cannot draw: Hypothesis generates instead
+        run_hypothesis()
+        return False
+    if found is None or not shrink:
+        return False
+    if not replays_exactly(strategy, found.choices, found.value):  # pragma: no cover - see finder.py
+        return False  # left to the scenario reducer alone
+    store = db if db is not None else InMemoryExampleDatabase()
+    # the secondary corpus, where Hypothesis keeps failures it has not shrunk yet: one replayed
+    # from the primary key counts as shrunk already, and Hypothesis would skip shrinking it
+    store.save(key + b".secondary", choices_to_bytes(found.choices))  # type: ignore[attr-defined]
+    run_hypothesis(phases=replay, db=store)
+    return False
 
 
 def _finish(profile: Profile, names: tuple[str, ...], counterexample: Scenario, key: tuple[str, str],

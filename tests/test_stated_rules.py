@@ -71,6 +71,20 @@ def test_refused_ranges_and_nofault_are_not_granted() -> None:
     assert GRANTED(nofault) is None
 
 
+def test_populate_refused_by_the_overflow_guard_is_not_a_grant_failure() -> None:
+    """MADV_POPULATE takes no reference, but try_grab_folio()'s guard tests the count before the
+    flags: once about 2**21 R/O pins have pushed the zero page's count past INT_MAX (the
+    catalogued zero-page overflow, until c8070b787519), populating it WARNs and gets -ENOMEM
+    (found by the random finding phase; the populate path did not record the guard)."""
+    run = one(sc.Vma(0, 1), sc.Gup("pin_user_pages", 0, 1, repeat=2**32), sc.Gup("madv_populate_read", 0, 1),
+              kernel="v6.1")
+    assert run.results[1].result == ENOMEM and run.results[1].guard_refused
+    assert GRANTED(run) is None
+    fixed = one(sc.Vma(0, 1), sc.Gup("pin_user_pages", 0, 1, repeat=2**32), sc.Gup("madv_populate_read", 0, 1),
+                kernel="v6.5")  # zero-page pins no longer counted: nothing overflows
+    assert fixed.results[1].result == 1 and not fixed.results[1].guard_refused
+
+
 @pytest.mark.parametrize("kernel", ["v5.13", "v6.1", "mainline"])
 def test_longterm_pin_may_fail_only_when_migration_fails(kernel: str) -> None:
     # a FOLL_GET reference on a ZONE_MOVABLE page makes its migration fail: -ENOMEM is allowed
