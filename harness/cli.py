@@ -596,7 +596,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import render, render_throughput, run_bench
+    from .bench import render, render_speed, run_bench
     from .search import BUG_BUDGET
 
     if args.seeds < 1:
@@ -618,7 +618,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          progress=progress)
     con = report.console()
     con.print(render(data))
-    con.print(render_throughput(data))
+    con.print(render_speed(data))
     if args.json_file:
         from .regression import save_json_atomic
         save_json_atomic(args.json_file, data)

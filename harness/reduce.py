@@ -52,6 +52,11 @@ def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
         reduced = _without_op(s, i)
         if reduced is not None:
             yield reduced
+    # a first CPU access folded into the layout's pre-faulted state (the layout faults its pages
+    # the same way before any operation runs): one operation fewer
+    folded = _fold_first_access(s)
+    if folded is not None:
+        yield folded
     # whole VMAs
     if len(s.layout) > 1:
         for i in range(len(s.layout)):
@@ -87,6 +92,27 @@ def _without_op(s: sc.Scenario, index: int) -> sc.Scenario | None:
     if isinstance(s.ops[index], sc.Fork) and any(getattr(op, "process", 0) for op in ops):
         return None  # the child's operations need the fork
     return attrs.evolve(s, ops=tuple(ops))
+
+
+def _fold_first_access(s: sc.Scenario) -> sc.Scenario | None:
+    """The scenario with its first operation, a CPU read or write by process 0, done by the
+    layout instead (its page pre-faulted `r` or `w`); None when that does not apply."""
+    if not s.ops or not isinstance(s.ops[0], (sc.CpuRead, sc.CpuWrite)) or s.ops[0].process:
+        return None
+    access = s.ops[0]
+    char = "w" if isinstance(access, sc.CpuWrite) else "r"
+    for i, vma in enumerate(s.layout):
+        if vma.start <= access.page < vma.end:
+            offset = access.page - vma.start
+            faulted = vma.faulted.ljust(vma.pages, "-")
+            if sc.FAULT_CHARS.index(faulted[offset]) >= sc.FAULT_CHARS.index(char):
+                return None  # already faulted that way: dropping the access is the plain removal
+            rest = _without_op(s, 0)
+            if rest is None:
+                return None
+            vma = attrs.evolve(vma, faulted=faulted[:offset] + char + faulted[offset + 1:])
+            return attrs.evolve(rest, layout=s.layout[:i] + (vma,) + s.layout[i + 1:])
+    return None
 
 
 def _simpler_op(op: sc.Op) -> Iterator[sc.Op]:

@@ -69,12 +69,14 @@ def test_search_has_no_total_while_shrinking() -> None:
     assert calls[-1][1] is None and calls[-1][2] == "shrinking"
 
 
-def test_bench_counts_every_seed_and_throughput_search(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_counts_every_seed_and_the_speed_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     calls: list[tuple[int, int | None, str]] = []
-    data = run_bench(2, 5, throughput_examples=1, only="dirty-cow-forced-write-gets-zero-page",
+    data = run_bench(2, 5, speed_examples=3, only="dirty-cow-forced-write-gets-zero-page",
                      progress=lambda done, total, what: calls.append((done, total, what)))
-    total = 2 * len(data["bugs"]) + len(data["throughput_examples_per_second_on_mainline"])
+    total = 2 * len(data["bugs"]) + 1
+    assert set(data["search_speed"]) == {"random", "hypothesis"}
+    assert all(row["examples"] == 3 and 0 < row["ratio"] for row in data["search_speed"].values())
     assert [done for done, _, _ in calls] == list(range(total))
     assert {t for _, t, _ in calls} == {total}
     assert "seed 1" in calls[1][2]

@@ -48,5 +48,20 @@ def test_reduction_keeps_only_the_repeat_an_overflow_needs() -> None:
 
     assert warns(bloated)
     reduced = reduce(bloated, warns)
-    assert reduced.layout == (page,)
-    assert reduced.ops == (sc.CpuWrite(0), sc.Gup("pin_user_pages", 0, 1, repeat=2**21 + 1))
+    # the CPU write that makes the page anonymous (zero-page pins are not counted) is folded
+    # into the layout: a pre-faulted page, one operation fewer
+    assert reduced.layout == (sc.Vma(0, 1, faulted="w"),)
+    assert reduced.ops == (sc.Gup("pin_user_pages", 0, 1, repeat=2**21 + 1),)
+
+
+def test_reduction_folds_only_a_first_access_by_the_first_process_into_the_layout() -> None:
+    from harness.reduce import _fold_first_access
+
+    layout = (sc.Vma(0, 2, faulted="r-"),)
+    pin = sc.Gup("pin_user_pages", 0, 1)
+    folded = _fold_first_access(sc.Scenario(layout, (sc.CpuWrite(1), pin, sc.Release(1))))
+    assert folded == sc.Scenario((sc.Vma(0, 2, faulted="rw"),), (pin, sc.Release(0)))
+    assert _fold_first_access(sc.Scenario(layout, (sc.CpuRead(0), pin))) is None  # already read-faulted
+    assert _fold_first_access(sc.Scenario(layout, (pin, sc.CpuWrite(1)))) is None  # not first
+    forked = sc.Scenario(layout, (sc.Fork(), sc.CpuWrite(1, process=1)))
+    assert _fold_first_access(forked) is None
