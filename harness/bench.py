@@ -101,7 +101,6 @@ def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | 
               only: str | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     from hypothesis import settings
 
-    from properties import PROPERTIES
 
     ci = settings.get_profile("ci")
     results: list[BugResult] = []
