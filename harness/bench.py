@@ -160,12 +160,15 @@ def search_speed(generation: str = "random", examples: int = 1000, profile: str 
 
     from properties import PROPERTIES
 
+    from .model.kernels import get_profile
+
     names = tuple(PROPERTIES)
+    model = get_profile(profile)
     drawn: list[Any] = []
 
     def judge(scenario: Any) -> dict[str, str]:
         drawn.append(scenario)
-        _failing(scenario, profile, names)
+        _failing(scenario, model, names)
         return {}  # nothing stops the search: every example is drawn and checked
 
     started = time.perf_counter()
@@ -174,7 +177,7 @@ def search_speed(generation: str = "random", examples: int = 1000, profile: str 
     searching = time.perf_counter() - started
     started = time.perf_counter()
     for scenario in drawn:
-        _failing(scenario, profile, names)
+        _failing(scenario, model, names)
     modelling = time.perf_counter() - started
     return {"profile": profile, "examples": len(drawn),
             "search_examples_per_second": round(len(drawn) / searching, 1),
