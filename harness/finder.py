@@ -158,6 +158,93 @@ def _note_statistics(cases: list[dict[str, Any]], seconds: float, budget: int, f
                      "stopped-because": stopped})
 
 
+class ReplayDraw(RandomDraw):
+    """A `draw` that reads its choices from a sequence: a value out of range is clamped into
+    it, and a sequence that runs out goes on with each choice's simplest value. `choices` is
+    what was actually used, so it replays exactly."""
+
+    __slots__ = ("prefix", "position")
+
+    def __init__(self, prefix: tuple[Choice, ...]) -> None:
+        super().__init__(random.Random(0))
+        self.prefix = prefix
+        self.position = 0
+
+    def _next(self) -> Choice | None:
+        if self.position >= len(self.prefix):
+            return None
+        value = self.prefix[self.position]
+        self.position += 1
+        return value
+
+    def integer(self, low: int, high: int) -> int:
+        given = self._next()
+        value = low if given is None else min(max(int(given), low), high)
+        self.choices.append(value)
+        return value
+
+    def boolean(self) -> bool:
+        value = bool(self._next())
+        self.choices.append(value)
+        return value
+
+
+def _shortlex(choices: tuple[Choice, ...]) -> tuple[int, tuple[int, ...]]:
+    return len(choices), tuple(int(c) for c in choices)
+
+
+def preshrink(strategy: st.SearchStrategy[Any], found: Found, fails: Callable[[Any], bool],
+              max_checks: int = 300) -> Found:
+    """A quick greedy shrink of the finding phase's failure before Hypothesis takes over.
+
+    Why: Hypothesis replays every candidate through its own engine (a couple of milliseconds
+    per scenario before the model runs), and a randomly found example is far from minimal, so
+    its shrinker would spend most of its time there. Here candidates are replayed by this
+    module's interpreter: blocks of choices deleted (dropping operations and VMAs), single
+    choices set to their simplest value, then halved. A candidate is kept when it is smaller
+    (shortlex on the choices actually used) and `fails` still holds; at most `max_checks`
+    candidates are run. Hypothesis then finishes from the result."""
+    best = found.choices
+    value = found.value
+    checks = 0
+
+    def attempt(candidate: tuple[Choice, ...]) -> bool:
+        nonlocal best, value, checks
+        draw = ReplayDraw(candidate)
+        drawn = draw(strategy)
+        used = tuple(draw.choices)
+        if _shortlex(used) >= _shortlex(best):
+            return False
+        checks += 1
+        if not fails(drawn):
+            return False
+        best, value = used, drawn
+        return True
+
+    improved = True
+    while improved and checks < max_checks:
+        improved = False
+        for size in (8, 4, 2, 1):
+            i = 0
+            while i + size <= len(best) and checks < max_checks:
+                if attempt(best[:i] + best[i + size:]):
+                    improved = True
+                else:
+                    i += 1
+        for i in range(len(best)):
+            if checks >= max_checks:
+                break
+            current = int(best[i])
+            if current == 0:
+                continue
+            if attempt(best[:i] + (0,) + best[i + 1:]):
+                improved = True
+                continue
+            if current > 1 and attempt(best[:i] + (current // 2,) + best[i + 1:]):
+                improved = True
+    return Found(value, best, found.examples, found.seconds)
+
+
 def replays_exactly(strategy: st.SearchStrategy[Any], choices: tuple[Choice, ...], value: Any) -> bool:
     """Does Hypothesis, fed `choices`, draw `value` again (so it can shrink from them)?"""
     from hypothesis.control import BuildContext

@@ -17,14 +17,14 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
 
-from .finder import Unsupported, find, replays_exactly
+from .finder import Unsupported, find, preshrink, replays_exactly
 from .known import KnownFailures
 from .model.kernels import Profile, get_profile
 from .progress import ProgressFn
 from .reduce import reduce
 from .run import Run, run_scenario
 from .scenario import Scenario
-from .variants import entry_point_family
+from .variants import family_forms, in_form
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -134,7 +134,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     if set_aside_known and known is None:
         raise ValueError("set_aside_known needs a KnownFailures classifier")
     strategy = strategy if strategy is not None else scenarios(**for_profile(profile))
-    state: dict = {"count": 0, "first": None, "first_t": None, "set_aside": 0}
+    state: dict = {"count": 0, "first": None, "first_t": None, "set_aside": 0, "focus": None}
     last: dict[tuple[str, str], Scenario] = {}
     set_aside_by: dict[str, set[Path]] = {}
     started = time.perf_counter()
@@ -147,7 +147,23 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
                 progress(state["count"], budget, "examples")
             else:
                 progress(state["count"], None, "shrinking")
-        return judge(scenario) if judge is not None else _failing(scenario, profile, names)
+        if judge is not None:
+            return judge(scenario)
+        if state["focus"] is not None:  # shrinking a found failure: see focus_on()
+            form, failing = state["focus"]
+            member = in_form(scenario, form)
+            return {} if member is None else _failing_one(member, profile, failing)
+        return _failing(scenario, profile, names)
+
+    def focus_on(scenario: Scenario) -> None:
+        """From the finding phase's failure on, judge only what failed: the family member
+        that failed (its form) and the properties it broke. A shrink step then costs one model
+        run instead of up to four, and Hypothesis shrinks the failure that was found."""
+        if judge is not None:
+            return
+        failures, form = failing_form(scenario, profile, names)
+        if failures:
+            state["focus"] = (form, tuple(sorted(failures)))
 
     def key_of(scenario: Scenario, failures: dict[str, str]) -> tuple[str, str]:
         if known is None:
@@ -225,7 +241,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
         run_hypothesis()
     else:
         replayed = _find_then_shrink(strategy, fails, run_hypothesis, effective, db_key, budget,
-                                     _finder_random(seed, effective, profile, names), shrink, seed is not None, last)
+                                     _finder_random(seed, effective, profile, names), shrink, seed is not None, last,
+                                     focus_on)
     if judge is not None:
         seconds = time.perf_counter() - started
         if not last:
@@ -263,7 +280,8 @@ def _finder_random(seed: int | None, effective: settings, profile: Profile, name
 
 def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Scenario], bool],
                       run_hypothesis: Callable[..., None], effective: settings, key: bytes, budget: int,
-                      rnd: random.Random, shrink: bool, seeded: bool, last: dict) -> bool:
+                      rnd: random.Random, shrink: bool, seeded: bool, last: dict,
+                      focus_on: Callable[[Scenario], None]) -> bool:
     """Saved failures first (as Hypothesis replays them), then the cheap finding phase, then
     Hypothesis shrinks the first failure from its recorded choices. True when the failure
     came from the example database.
@@ -283,6 +301,8 @@ def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Sc
         return False
     if found is None or not shrink:
         return False
+    focus_on(found.value)
+    found = preshrink(strategy, found, fails)
     if not replays_exactly(strategy, found.choices, found.value):  # pragma: no cover - see finder.py
         return False  # left to the scenario reducer alone
     store = db if db is not None else InMemoryExampleDatabase()
@@ -337,11 +357,21 @@ def failing_member(scenario: Scenario, profile: Profile | str, names: tuple[str,
                    ) -> tuple[dict[str, str], Scenario]:
     """(failures, the scenario that has them): the scenario itself, else the first of its
     entry-point variants that fails; ({}, scenario) when the whole family holds."""
-    for member in entry_point_family(scenario):
+    for _form, member in family_forms(scenario):
         failures = _failing_one(member, profile, names)
         if failures:
             return failures, member
     return {}, scenario
+
+
+def failing_form(scenario: Scenario, profile: Profile | str, names: tuple[str, ...] | None = None
+                 ) -> tuple[dict[str, str], str | None]:
+    """failing_member(), naming the member by its form (harness/variants.py: family_forms)."""
+    for form, member in family_forms(scenario):
+        failures = _failing_one(member, profile, names)
+        if failures:
+            return failures, form
+    return {}, None
 
 
 def _failing_one(scenario: Scenario, profile: Profile | str, names: tuple[str, ...] | None) -> dict[str, str]:

@@ -107,26 +107,38 @@ def entry_point_family(scenario: sc.Scenario) -> list[sc.Scenario]:
     the fast and the remote form of its entry point (pin stays pin, get stays get; the flags,
     ranges and races are kept). The search checks the whole family per generated example: a
     bug that lives in one path (GUP-fast's own checks, the remote lookup) is then found from
-    any call the generator draws, at the cost of two or three more model runs, which are
-    cheap beside Hypothesis' own per-example work. Variants the format refuses are left out;
-    those a profile cannot run come back not applicable, like any scenario."""
-    family = [scenario]
-    calls = [i for i, op in enumerate(scenario.ops) if isinstance(op, sc.Gup) and op.api in sc.KERNEL_APIS]
-    if not calls:
-        return family
+    any call the generator draws, at the cost of two or three more model runs. Variants the
+    format refuses are left out; those a profile cannot run come back not applicable, like
+    any scenario."""
+    return [member for _form, member in family_forms(scenario)]
+
+
+def family_forms(scenario: sc.Scenario) -> list[tuple[str | None, sc.Scenario]]:
+    """entry_point_family() with each member's form: None for the scenario itself, else the
+    suffix every kernel-API call was moved to ("", "_fast", "_remote")."""
+    family: list[tuple[str | None, sc.Scenario]] = [(None, scenario)]
     for form in _FORMS:
-        ops = list(scenario.ops)
-        for i in calls:
-            op = ops[i]
-            assert isinstance(op, sc.Gup)
-            ops[i] = attrs.evolve(op, api=_in_form(op.api, form))
-        if tuple(ops) == scenario.ops:
-            continue
-        try:
-            family.append(sc.validate(attrs.evolve(scenario, ops=tuple(ops))))
-        except sc.ScenarioError:
-            continue
+        member = in_form(scenario, form)
+        if member is not None and member.ops != scenario.ops:
+            family.append((form, member))
     return family
+
+
+def in_form(scenario: sc.Scenario, form: str | None) -> sc.Scenario | None:
+    """The scenario with every kernel-API call moved to `form` (None: unchanged); None when
+    the format refuses the result."""
+    if form is None:
+        return scenario
+    ops = list(scenario.ops)
+    for i, op in enumerate(ops):
+        if isinstance(op, sc.Gup) and op.api in sc.KERNEL_APIS:
+            ops[i] = attrs.evolve(op, api=_in_form(op.api, form))
+    if tuple(ops) == scenario.ops:
+        return scenario
+    try:
+        return sc.validate(attrs.evolve(scenario, ops=tuple(ops)))
+    except sc.ScenarioError:
+        return None
 
 
 @attrs.frozen
