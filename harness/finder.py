@@ -231,17 +231,13 @@ def preshrink(strategy: st.SearchStrategy[Any], found: Found, fails: Callable[[A
                     improved = True
                 else:
                     i += 1
-        for i in range(len(best)):
-            if checks >= max_checks:
-                break
-            current = int(best[i])
-            if current == 0:
-                continue
-            if attempt(best[:i] + (0,) + best[i + 1:]):
+        at = 0
+        while at < len(best) and checks < max_checks:  # `best` may get shorter as it goes
+            current = int(best[at])
+            if current and (attempt(best[:at] + (0,) + best[at + 1:])
+                            or current > 1 and attempt(best[:at] + (current // 2,) + best[at + 1:])):
                 improved = True
-                continue
-            if current > 1 and attempt(best[:i] + (current // 2,) + best[i + 1:]):
-                improved = True
+            at += 1
     return Found(value, best, found.examples, found.seconds)
 
 

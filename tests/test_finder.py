@@ -8,7 +8,7 @@ import random
 import pytest
 from hypothesis import strategies as st
 
-from harness.finder import RandomDraw, Unsupported, find, replays_exactly
+from harness.finder import RandomDraw, Unsupported, find, preshrink, replays_exactly
 from harness.model.kernels import PROFILE_NAMES, get_profile
 from harness.search import search
 from strategies import for_profile, scenarios
@@ -79,3 +79,26 @@ def test_every_profile_s_strategy_is_drawn_by_the_finder() -> None:
         rnd = random.Random(name)
         for _ in range(20):
             RandomDraw(rnd)(strategy)
+
+
+@st.composite
+def _numbers(draw: st.DrawFn) -> list[int]:
+    return [draw(st.integers(0, 20)) for _ in range(draw(st.integers(0, 9)))]
+
+
+def test_preshrink_drops_and_simplifies_choices_and_the_result_replays() -> None:
+    strategy = _numbers()
+
+    def fails(numbers: list[int]) -> bool:
+        return any(n >= 7 for n in numbers)
+
+    before = after = 0
+    for seed in range(10):
+        found = find(strategy, fails, 1000, random.Random(seed))
+        assert found is not None
+        small = preshrink(strategy, found, fails)
+        assert fails(small.value) and len(small.choices) <= len(found.choices)
+        assert replays_exactly(strategy, small.choices, small.value)
+        before, after = before + len(found.value), after + len(small.value)
+    # a head start, not a full shrinker (Hypothesis finishes): most numbers are gone
+    assert after <= before // 2, (before, after)

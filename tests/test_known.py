@@ -95,8 +95,9 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     (tmp_path / "regressions").mkdir()
     for path in CORPUS.glob("*.json"):
         shutil.copy(path, tmp_path / "regressions" / path.name)
-    # seed 1 meets the injected fault at example 864 on Hypothesis 6.155: 3000 keeps it well inside
-    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "1", "--max-examples", "3000",
+    # seed 4's finding phase (harness/finder.py: the same on every Hypothesis) meets a known
+    # failure first, sets it aside, and meets the injected fault at example 47 of 3000
+    code = main(["hunt", "--kernel", "v6.1", "--new", "--seed", "4", "--max-examples", "3000",
                  "--root", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1

@@ -25,6 +25,7 @@ def _hunt(storage: Path, redis_url: str, *extra_env: tuple[str, str]) -> dict:
                              "terminates", "--max-examples", "3000", "--no-save", "--json"],
                             cwd=storage.parent, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
+    assert result.stdout, result.stderr
     return json.loads(result.stdout)
 
 
