@@ -35,6 +35,15 @@ def faults(run: Run) -> object:
     return sum(1 for r in run.results for e in run.events_of(r) if e.kind == "fault")
 
 
+def migrations(run: Run) -> object:
+    return sum(1 for e in run.trace if e.kind == "migrate")
+
+
+def grabbed_where(run: Run) -> object:
+    """Where the pages a run's calls got live: zone and pageblock migratetype."""
+    return [(g.zone, g.migratetype) for r in run.results for g in r.grabbed]
+
+
 def livelocked(run: Run) -> object:
     return run.livelock is not None
 
@@ -79,6 +88,21 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
     # a fresh page still in the LRU batch, no longer shared (the child exited): reuse or copy
     "wp_drain_local_lru": (sc.Scenario((V(0, 1, faulted="w"),), (sc.Fork(), sc.Exit(1), sc.CpuWrite(0))),
                            identity_after(2)),
+    # get_user_pages_fast(FOLL_LONGTERM) on a CMA page: GUP-fast takes it as it is (v5.2..v5.9),
+    # or the flag mix is refused (v5.10); before v5.2 there is no FOLL_LONGTERM at all
+    "fast_longterm_get_cma": (sc.Scenario((V(0, 1, faulted="w", placement="cma"),),
+                                          (G("get_user_pages_fast", 0, 1, ("FOLL_LONGTERM",)),)),
+                              lambda run: (result()(run), grabbed_where(run))),
+    # a long-term pin faults a page of a CMA VMA in: from CMA, then migrated out (the scope ignored
+    # by the allocator's fast path), or allocated outside CMA to begin with
+    "memalloc_nocma_all_paths": (sc.Scenario((V(0, 1, placement="cma"),),
+                                             (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),)),
+                                 lambda run: (grabbed_where(run), migrations(run))),
+    # the same in a ZONE_MOVABLE VMA: pinned in ZONE_MOVABLE (v5.10), or allocated in normal memory
+    # by the PF_MEMALLOC_PIN scope, with nothing left to migrate (v5.13)
+    "memalloc_pin_movable": (sc.Scenario((V(0, 1, placement="movable"),),
+                                         (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),)),
+                             lambda run: (grabbed_where(run), migrations(run))),
     "longterm_migrate_movable": (sc.Scenario((V(0, 1, faulted="w", placement="movable"),),
                                              (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),)),
                                  identity_after(0)),

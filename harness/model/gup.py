@@ -414,7 +414,9 @@ def migrate_pages(k: Kernel, folios: list[Folio]) -> int:
             k.trace("migrate", f"pfn {old.pfn}: ref {old.refcount} != expected {expected}: migration fails")
             k.mem.putback_lru(old)
             continue
-        new = k.mem.alloc("normal", pin_context=True)
+        # new_non_cma_page() (v5.2) dropped __GFP_MOVABLE; simplified: always normal memory, though
+        # v5.9..v5.12's alloc_migration_target() kept __GFP_MOVABLE and could pick ZONE_MOVABLE
+        new = k.mem.alloc("normal")
         new.in_lru_batch = False
         new.lru = True
         new.refcount = old.refcount - 1  # the isolation reference is not carried over
@@ -680,7 +682,13 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
             # GUP-fast (nor permitted by pte_access_permitted()); the slow path decides
             break
         if gup_flags & FOLL.LONGTERM and not folio_is_longterm_pinnable(k, folio):
-            break
+            if gup_flags & FOLL.PIN or not k.has("fast_longterm_get_cma"):
+                break  # left to the slow path, which migrates it out
+            # 7af75561e171 (v5.2) let FOLL_LONGTERM into GUP-fast with a test for device pages
+            # only; df3a0a21b698 (v5.7) added the CMA test in try_grab_compound_head() for
+            # FOLL_PIN alone. A FOLL_GET|FOLL_LONGTERM walk takes the CMA page as it is, until
+            # 447f3e45c18a (v5.10) refuses that flag mix in get_user_pages_fast()
+            k.trace("fast", f"FOLL_GET|FOLL_LONGTERM takes CMA pfn {folio.pfn} locklessly: no CMA test for FOLL_GET")
         if gup_flags & FOLL.LONGTERM and gup_flags & FOLL.WRITE and k.has("no_longterm_write_writeback"):
             # a6e79df92e4a: GUP-fast checks the folio's mapping instead
             if vma is not None and not writable_file_mapping_allowed(k, vma, gup_flags | FOLL.PIN):

@@ -86,8 +86,18 @@ class Kernel:
         self.mem.put(folio)
 
     def alloc(self, vma: Vma) -> Folio:
-        """A new page for `vma` (GFP_HIGHUSER_MOVABLE unless memalloc_pin is in force)."""
-        return self.mem.alloc(vma.placement, pin_context=self.memalloc_pin)
+        """A new page for `vma`: GFP_HIGHUSER_MOVABLE, from the VMA's own memory, unless the
+        FOLL_LONGTERM scope (memalloc_nocma_save(), memalloc_pin_save() from v5.13) keeps it out."""
+        placement = vma.placement
+        if self.memalloc_pin:
+            if placement in ("cma", "isolate") and self.has("memalloc_nocma_all_paths"):
+                placement = "normal"  # 8510e69c8efe (v5.9): no ALLOC_CMA in the scope
+            elif placement == "movable" and self.has("memalloc_pin_movable"):
+                placement = "normal"  # 8e3560d963d2 (v5.13): __GFP_MOVABLE cleared in the scope
+            # Before v5.9 the scope was honoured only by the allocator's slow path (memory
+            # pressure), where clearing __GFP_MOVABLE kept both CMA and ZONE_MOVABLE out. The
+            # model's allocator never runs short, so it takes the fast path: the VMA's memory.
+        return self.mem.alloc(placement)
 
     def pagecache_folio(self, vma: Vma, addr: int) -> Folio:
         """filemap_fault()/shmem_fault(): find or create the page-cache folio (the cache holds a ref)."""
