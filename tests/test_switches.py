@@ -141,6 +141,11 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
                                 lambda run: (result()(run), [g.live for r in run.results for g in r.grabbed])),
     "special_pte_eexist": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", driver="s"),),
                                        (G("get_user_pages", 0, 1),)), result()),
+    # a long-term pin whose slab allocations fail (fault injection): v6.11's folio array fails with
+    # the pins still held (-ENOMEM and a leaked pin), other profiles allocate nothing there
+    "folio_array_enomem_leak": (sc.Scenario((V(0, 1, faulted="w"),),
+                                            (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",), (sc.FailSlab(),)),)),
+                                lambda run: (result()(run), [f.refcount for f in run.kernel.mem.live() if not f.is_zero])),
     # a long-term pin of a driver's CMA page, which is never on an LRU: pinned in CMA, or retried forever
     "collect_isolated_only": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", placement="cma"),),
                                           (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),)),

@@ -504,6 +504,13 @@ def migrate_longterm_unpinnable_folios(k: Kernel, pages: list[Folio], isolated: 
 
 
 def check_and_migrate_movable_folios(k: Kernel, pages: list[Folio]) -> int:
+    if k.has("folio_array_enomem_leak") and not k.kmalloc("the folio array"):
+        # 53ba78de064b (v6.11): check_and_migrate_movable_pages() kmallocs an array of the
+        # pinned pages' folios; when that fails it returns -ENOMEM with every pin still held,
+        # and __gup_longterm_locked() passes the error up: the caller never learns of the pins.
+        # Plugged in v6.12-rc6 ("mm/gup: stop leaking pinned pages in low memory conditions")
+        # and the allocation removed by 94efde1d1539 (v6.12; 6.11.y took only the latter)
+        return ENOMEM
     collected, isolated = collect_longterm_unpinnable_folios(k, pages)
     if k.has("collect_isolated_only"):
         # 1aaf8c122918 (v6.14): only what was isolated counts, so an unpinnable folio that is
@@ -620,6 +627,10 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
     (never CMA or ZONE_MOVABLE; the model's migrate_pages() always allocates normal memory).
     Simplified: the whole call runs under memalloc_nocma_save(), which v5.7..v5.9 restored
     before the check (a re-GUP fault there could allocate from CMA again)."""
+    if not k.kmalloc("the vmas array"):
+        # a caller without a vmas array gets one kcalloc'ed for the FS-DAX check, before
+        # anything is pinned (until 52650c8b466b, v5.11, moved that check to the VMA walk)
+        return ENOMEM
     previous = k.memalloc_pin
     k.memalloc_pin = True
     try:

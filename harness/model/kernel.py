@@ -39,6 +39,10 @@ class Kernel:
     migration_failures: int = 0
     #: (mm, addr) of folios a racing compaction/migration isolates at the next long-term check
     racing_isolations: list[tuple[MM, int]] = attrs.field(factory=list)
+    #: the current call's slab allocations fail (fault injection, see scenario.FailSlab)
+    failslab: bool = False
+    #: slab allocations that failed so far (a statistic for properties, like migration_failures)
+    alloc_failures: int = 0
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
@@ -47,6 +51,14 @@ class Kernel:
         """WARN_ON_ONCE(): log and carry on. `guard`: an overflow guard refusing a count (see Warn)."""
         self.warnings.append(Warn(where, message, guard))
         self.trace("warn", f"WARN in {where}: {message}")
+
+    def kmalloc(self, what: str) -> bool:
+        """A slab allocation GUP makes for itself (kmalloc_array/kcalloc): False when it fails."""
+        if self.failslab:
+            self.trace("alloc", f"kmalloc of {what} fails: -ENOMEM")
+            self.alloc_failures += 1
+            return False
+        return True
 
     def new_token(self) -> int:
         token = self.next_token

@@ -145,6 +145,12 @@ SWITCHES: dict[str, Switch] = {
                "a PTE without a struct page fails a get/pin with -EEXIST when there is a pages array "
                "(before: -EFAULT from follow_pfn_pte)",
                source="mm/gup.c: follow_page_pte(), __get_user_pages()"),
+        Switch("folio_array_enomem_leak", "53ba78de064b", "v6.11",
+               "BUG: check_and_migrate_movable_pages() kmallocs a folio array for the long-term check; when "
+               "that fails (memory exhausted, fault injection) it returns -ENOMEM with every pin of the range "
+               "still held, and the caller, seeing an error, never unpins them: a pin leak (plugged in "
+               "v6.12-rc6, the allocation removed by 94efde1d1539)",
+               source="mm/gup.c: check_and_migrate_movable_pages(), __gup_longterm_locked()"),
         Switch("collect_isolated_only", "1aaf8c122918", "v6.14",
                "only unpinnable folios that could be isolated make the long-term check retry: one off the LRU "
                "(a driver's page, a folio another migration holds) stays long-term pinned (reverted by "
@@ -224,7 +230,12 @@ TIMELINE: tuple[Step, ...] = (
          note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
               "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
     Step("v6.6", note="long-term stable base: same switches as v6.5"),
-    Step("v6.12", note="long-term stable base: same switches as v6.5"),
+    Step("v6.11", on=("folio_array_enomem_leak",),
+         note="53ba78de064b: the long-term check kmallocs a folio array, and leaks the pins when that fails"),
+    Step("v6.12", off=("folio_array_enomem_leak",),
+         note="long-term stable base; 94efde1d1539 drops the folio array (the leak was plugged in v6.12-rc6 "
+              "by 'mm/gup: stop leaking pinned pages in low memory conditions')",
+         commits={"folio_array_enomem_leak": "94efde1d1539"}),
     Step("v6.14", on=("collect_isolated_only",),
          note="1aaf8c122918: an unpinnable folio that cannot be isolated stays long-term pinned"),
     Step("v6.16", off=("collect_isolated_only",),
