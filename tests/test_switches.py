@@ -279,7 +279,8 @@ def test_every_switch_names_its_source_and_the_readme_table_is_current() -> None
 
 
 @pytest.mark.parametrize("release,profile", [
-    ("6.18.44-cloud-amd64", "mainline"), ("6.17.0", "v6.17"), ("6.15.2", "v6.14"), ("6.1.0-13", "v6.1"),
+    ("6.18.44-cloud-amd64", "mainline"), ("6.17.0", "v6.17"), ("6.15.2", "v6.14"), ("6.11.11", "v6.11"),
+    ("6.10.3", "v6.6"), ("6.1.0-13", "v6.1"),
     ("5.19.0-rc1", "v5.19-rc1"), ("5.19.3", "v5.19"), ("5.11.3", "v5.10"), ("4.4.0", "v4.8"),
 ])
 def test_the_running_kernel_is_compared_with_the_newest_profile_not_newer_than_it(release: str, profile: str) -> None:
