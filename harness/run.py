@@ -128,6 +128,8 @@ class OpResult:
     no_struct_page: bool = False
     #: GUP calls: a FOLL_LONGTERM pin could not isolate or migrate a folio out of movable/CMA memory
     migration_failed: bool = False
+    #: a slab allocation the call made failed (scenario.FailSlab)
+    alloc_failed: bool = False
     #: an overflow guard refused a reference during the call (a WARN with guard=True)
     guard_refused: bool = False
     #: addr -> (VM flags, vma_is_anonymous()) of the caller's VMA there when the call started
@@ -351,7 +353,7 @@ class _Executor:
             result.result = -Errno.ESRCH
             return
         hook = None
-        racing = [inner for inner in op.interleave if not isinstance(inner, sc.Isolate)]
+        racing = [inner for inner in op.interleave if not isinstance(inner, (sc.Isolate, sc.FailSlab))]
         if racing:
             def hook() -> None:
                 for inner_index, inner in enumerate(racing):
@@ -359,12 +361,15 @@ class _Executor:
         # isolations race with the long-term check instead (gup.start_racing_isolations)
         k.racing_isolations = [(self.k.mms[inner.process], inner.page) for inner in op.interleave
                                if isinstance(inner, sc.Isolate) and inner.process in self.k.mms]
+        # fault injection lasts for this call only (reset with the isolations below)
+        k.failslab = any(isinstance(inner, sc.FailSlab) for inner in op.interleave)
         result.vmas_at_start = _vma_views(mm, op.start, op.pages)
         kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
         permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
         no_page = _no_struct_page(mm, op.start, op.pages)
         if caller.populate:
             k.racing_isolations = []
+            k.failslab = False
             result.flags = flags
             warnings = len(k.warnings)
             result.result = populate(k, mm, op.start, op.pages, flags)
@@ -375,6 +380,7 @@ class _Executor:
             result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
             return
         failures = k.migration_failures
+        alloc_failures = k.alloc_failures
         warnings = len(k.warnings)
         if op.repeat > 1:
             k.racing_isolations = []  # a repeated call has no interleaved operations
@@ -390,10 +396,12 @@ class _Executor:
         finally:
             k.trace.depth -= 1
             k.racing_isolations = []
+            k.failslab = False
         result.range_permitted = permitted and self.mm(op.process) is not None and _range_permitted(
             k, mm, op.start, op.pages, flags | kind)
         result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
         result.migration_failed = k.migration_failures != failures
+        result.alloc_failed = k.alloc_failures != alloc_failures
         result.guard_refused = any(w.guard for w in k.warnings[warnings:])
         result.flags = flags | kind
         result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(pages[:max(ret, 0)]))

@@ -157,6 +157,15 @@ class BatchRef:
 
 
 @attrs.frozen
+class FailSlab:
+    """Only inside a Gup's interleave: every slab allocation the call makes fails, as under
+    fault injection (CONFIG_FAILSLAB with /proc/thread-self/make-it-fail, or fail-nth) or when
+    memory is exhausted. GUP's own allocations are the long-term path's temporary arrays: the
+    vmas array of v5.2..v5.10 and the folio array of v6.11. Page allocations (faults,
+    migration targets) are not affected. In a call that allocates nothing it does nothing."""
+
+
+@attrs.frozen
 class Release:
     """Unpin (FOLL_PIN) or put (FOLL_GET) every page an earlier Gup op still holds."""
 
@@ -224,9 +233,10 @@ class MadvDontneed:
 
 
 Op = Union[Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed,
-           Isolate, BatchRef]
+           Isolate, BatchRef, FailSlab]
 OP_CLASSES: tuple[type, ...] = (
     Gup, Release, CpuRead, CpuWrite, DmaWrite, DmaRead, Fork, Exit, Munmap, Mprotect, MadvDontneed, Isolate, BatchRef,
+    FailSlab,
 )
 #: JSON tag of each operation class.
 OP_NAMES: dict[type, str] = {
@@ -243,6 +253,7 @@ OP_NAMES: dict[type, str] = {
     MadvDontneed: "madv_dontneed",
     Isolate: "isolate",
     BatchRef: "batch_ref",
+    FailSlab: "fail_slab",
 }
 
 
@@ -354,8 +365,8 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             if op.interleave:
                 raise ScenarioError(f"{where}.repeat", "a repeated call cannot also have interleaved operations")
         for j, inner in enumerate(op.interleave):
-            if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed, Isolate)):
-                raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed, isolate)")
+            if not isinstance(inner, (CpuRead, CpuWrite, Munmap, Mprotect, MadvDontneed, Isolate, FailSlab)):
+                raise ScenarioError(f"{where}.interleave[{j}]", f"{OP_NAMES[type(inner)]} cannot run inside a GUP call (only CPU accesses, munmap, mprotect, madv_dontneed, isolate, fail_slab)")
             _validate_op(f"{where}.interleave[{j}]", index, inner, processes, gups, released, inside=True)
         gups[index] = op
     elif isinstance(op, Isolate):
@@ -363,6 +374,10 @@ def _validate_op(where: str, index: int, op: Op, processes: int, gups: dict[int,
             raise ScenarioError(where, "isolate races with a GUP call: it belongs in a gup operation's interleave")
         if op.page < 0:
             raise ScenarioError(f"{where}.page", "must be >= 0")
+    elif isinstance(op, FailSlab):
+        if not inside:
+            raise ScenarioError(where, "fail_slab fails a GUP call's allocations: it belongs in a gup operation's "
+                                "interleave")
     elif isinstance(op, (Release, DmaRead, DmaWrite)):
         if op.of not in gups:
             raise ScenarioError(f"{where}.of", f"op {op.of} is not an earlier gup operation")

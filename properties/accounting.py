@@ -50,16 +50,19 @@ def refcount_accounting(run: Run) -> str | None:
 def longterm_pins_only_on_pinnable(run: Run) -> str | None:
     """A successful FOLL_LONGTERM pin never holds a folio in ZONE_MOVABLE or in a CMA/ISOLATE
     pageblock: such memory must stay migratable (hot-unplug, CMA allocations), so GUP migrates
-    it out first (CMA since v5.2's check_and_migrate_cma_pages, ZONE_MOVABLE since v5.13)."""
+    it out first (CMA since v5.2's check_and_migrate_cma_pages, ZONE_MOVABLE since v5.13).
+    Before v5.10 a FOLL_GET|FOLL_LONGTERM reference (get_user_pages*(FOLL_LONGTERM), the
+    long-term API before FOLL_PIN) is held to the same rule: the slow path migrates for it too."""
     for result in run.results:
-        if (result.flags & (FOLL.PIN | FOLL.LONGTERM)) != (FOLL.PIN | FOLL.LONGTERM) or not result.result:
+        if not result.flags & FOLL.LONGTERM or not result.flags & (FOLL.PIN | FOLL.GET) or not result.result:
             continue
         for grab in result.grabbed:
             if grab.zero:
                 continue
             if grab.zone == "MOVABLE" or grab.migratetype in ("CMA", "ISOLATE"):
                 where = grab.migratetype if grab.migratetype in ("CMA", "ISOLATE") else "ZONE_MOVABLE"
-                return (f"op {result.index} ({describe_op(result.op)}) long-term pinned pfn {grab.pfn} "
+                held = "pinned" if result.flags & FOLL.PIN else "referenced"
+                return (f"op {result.index} ({describe_op(result.op)}) long-term {held} pfn {grab.pfn} "
                         f"({where}) at page {grab.addr}")
     return None
 

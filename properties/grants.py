@@ -56,6 +56,8 @@ def granted_requests_succeed(run: Run) -> str | None:
       reference, off the LRU): -ENOMEM, or -EBUSY from migrate_pages();
     - a reference an overflow guard refuses (a count past INT_MAX, 8fde12ca79af): -ENOMEM
       from the slow path, so -ENOMEM or a short count (or the caller's own error for it);
+    - a slab allocation of the call that fails (the long-term path's temporary arrays,
+      under fault injection or exhausted memory: scenario FailSlab): -ENOMEM;
     - VM_FAULT_OOM (-ENOMEM), a fatal signal (-EINTR) and the mmap lock dropped by a
       fault: the model never runs out of memory, has no signals and keeps the lock, so
       these never arise in a run.
@@ -71,6 +73,8 @@ def granted_requests_succeed(run: Run) -> str | None:
             continue  # a count the kernel cannot represent: refusing it is the guard's job
         longterm = bool((foll_from_names(op.flags) | CALLERS[op.api].flags) & FOLL.LONGTERM)
         if longterm and result.migration_failed and result.result in MIGRATION_ERRORS:
+            continue
+        if result.alloc_failed and result.result == -Errno.ENOMEM:
             continue
         got = errno_name(result.result) if result.result < 0 else f"{result.result} of {op.pages} pages"
         return (f"op {result.index} ({describe_op(op)}) returned {got}, but every page of the range lies in a "

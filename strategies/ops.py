@@ -214,8 +214,12 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
         # the retry point is after the call's first fault, most often on its first page: aim
         # there half the time (a race elsewhere in a long range rarely meets the page being retried)
         page = start if draw(BOOL) else start + draw(st.integers(0, pages - 1))
-        # with the unmovable leaning, half the races are a migration isolating the page's folio
-        kind = "isolate" if swarm.unmovable and draw(BOOL) else RACES[draw(RACE_INDEX)]
+        # with the unmovable leaning, half the races are a migration isolating the page's folio or,
+        # one time in four, the call's slab allocations failing (fault injection)
+        if swarm.unmovable and draw(BOOL):
+            kind = "fail_slab" if draw(ONE_IN_FOUR) == 3 else "isolate"
+        else:
+            kind = RACES[draw(RACE_INDEX)]
         if kind == "madv_dontneed" or (kind in ("mprotect", "munmap") and not writers):
             ops.append(sc.MadvDontneed(page, 1, process))
         elif kind == "zap_refault":
@@ -228,6 +232,8 @@ def interleaved(draw: st.DrawFn, start: int, pages: int, process: int, swarm: Sw
             ops.append(sc.Mprotect(page, 1, draw(PROT), process))
         elif kind == "isolate":
             ops.append(sc.Isolate(page, process))
+        elif kind == "fail_slab":
+            ops.append(sc.FailSlab())
         else:
             ops.append(sc.Munmap(page, 1, process))
     return tuple(ops)
@@ -349,6 +355,11 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
                     made = attrs.evolve(made, api=pin_api, flags=tuple(dict.fromkeys(flags + ("FOLL_LONGTERM",))))
                 else:
                     made = attrs.evolve(made, flags=flags)
+                if not may_drop_mmap_lock(made.api, foll_from_names(made.flags)):
+                    # the interleave was drawn for the call before it became a long-term pin,
+                    # which holds the mmap lock throughout: no munmap/mprotect inside it
+                    made = attrs.evolve(made, interleave=tuple(
+                        inner for inner in made.interleave if not isinstance(inner, (sc.Munmap, sc.Mprotect))))
                 ops[-1] = gups[len(ops) - 1] = made
             ops.append(sc.CpuWrite(made.start + draw(st.integers(0, made.pages - 1)), made.process))
             continue

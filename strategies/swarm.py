@@ -25,7 +25,8 @@ class Swarm:
     force: bool = False  # FOLL_FORCE|FOLL_WRITE calls come up often
     zero_page: bool = False  # private anonymous, read-faulted pages come up often
     #: what migration cannot move or isolate: VM_MIXEDMAP driver mappings (driver pages, special
-    #: PTEs, CMA), other CPUs' batch references, racing isolations. Only with this leaning, so
+    #: PTEs, CMA), other CPUs' batch references, racing isolations; and, rarely, a call whose own
+    #: allocations fail (the long-term path's temporary arrays). Only with this leaning, so
     #: the other half of the search draws exactly what it would without these mechanisms
     unmovable: bool = False
     #: the example's calls use a random subset of the entry points (and user-space callers), so

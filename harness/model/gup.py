@@ -414,7 +414,9 @@ def migrate_pages(k: Kernel, folios: list[Folio]) -> int:
             k.trace("migrate", f"pfn {old.pfn}: ref {old.refcount} != expected {expected}: migration fails")
             k.mem.putback_lru(old)
             continue
-        new = k.mem.alloc("normal", pin_context=True)
+        # new_non_cma_page() (v5.2) dropped __GFP_MOVABLE; simplified: always normal memory, though
+        # v5.9..v5.12's alloc_migration_target() kept __GFP_MOVABLE and could pick ZONE_MOVABLE
+        new = k.mem.alloc("normal")
         new.in_lru_batch = False
         new.lru = True
         new.refcount = old.refcount - 1  # the isolation reference is not carried over
@@ -502,6 +504,13 @@ def migrate_longterm_unpinnable_folios(k: Kernel, pages: list[Folio], isolated: 
 
 
 def check_and_migrate_movable_folios(k: Kernel, pages: list[Folio]) -> int:
+    if k.has("folio_array_enomem_leak") and not k.kmalloc("the folio array"):
+        # 53ba78de064b (v6.11): check_and_migrate_movable_pages() kmallocs an array of the
+        # pinned pages' folios; when that fails it returns -ENOMEM with every pin still held,
+        # and __gup_longterm_locked() passes the error up: the caller never learns of the pins.
+        # Plugged in v6.12-rc6 ("mm/gup: stop leaking pinned pages in low memory conditions")
+        # and the allocation removed by 94efde1d1539 (v6.12; 6.11.y took only the latter)
+        return ENOMEM
     collected, isolated = collect_longterm_unpinnable_folios(k, pages)
     if k.has("collect_isolated_only"):
         # 1aaf8c122918 (v6.14): only what was isolated counts, so an unpinnable folio that is
@@ -618,6 +627,10 @@ def _gup_longterm_cma_only(k: Kernel, mm: MM, start: int, nr_pages: int, pages: 
     (never CMA or ZONE_MOVABLE; the model's migrate_pages() always allocates normal memory).
     Simplified: the whole call runs under memalloc_nocma_save(), which v5.7..v5.9 restored
     before the check (a re-GUP fault there could allocate from CMA again)."""
+    if not k.kmalloc("the vmas array"):
+        # a caller without a vmas array gets one kcalloc'ed for the FS-DAX check, before
+        # anything is pinned (until 52650c8b466b, v5.11, moved that check to the VMA walk)
+        return ENOMEM
     previous = k.memalloc_pin
     k.memalloc_pin = True
     try:
@@ -680,7 +693,13 @@ def gup_fast(k: Kernel, mm: MM, start: int, nr_pages: int, gup_flags: FOLL, page
             # GUP-fast (nor permitted by pte_access_permitted()); the slow path decides
             break
         if gup_flags & FOLL.LONGTERM and not folio_is_longterm_pinnable(k, folio):
-            break
+            if gup_flags & FOLL.PIN or not k.has("fast_longterm_get_cma"):
+                break  # left to the slow path, which migrates it out
+            # 7af75561e171 (v5.2) let FOLL_LONGTERM into GUP-fast with a test for device pages
+            # only; df3a0a21b698 (v5.7) added the CMA test in try_grab_compound_head() for
+            # FOLL_PIN alone. A FOLL_GET|FOLL_LONGTERM walk takes the CMA page as it is, until
+            # 447f3e45c18a (v5.10) refuses that flag mix in get_user_pages_fast()
+            k.trace("fast", f"FOLL_GET|FOLL_LONGTERM takes CMA pfn {folio.pfn} locklessly: no CMA test for FOLL_GET")
         if gup_flags & FOLL.LONGTERM and gup_flags & FOLL.WRITE and k.has("no_longterm_write_writeback"):
             # a6e79df92e4a: GUP-fast checks the folio's mapping instead
             if vma is not None and not writable_file_mapping_allowed(k, vma, gup_flags | FOLL.PIN):

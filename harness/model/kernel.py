@@ -39,6 +39,10 @@ class Kernel:
     migration_failures: int = 0
     #: (mm, addr) of folios a racing compaction/migration isolates at the next long-term check
     racing_isolations: list[tuple[MM, int]] = attrs.field(factory=list)
+    #: the current call's slab allocations fail (fault injection, see scenario.FailSlab)
+    failslab: bool = False
+    #: slab allocations that failed so far (a statistic for properties, like migration_failures)
+    alloc_failures: int = 0
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
@@ -47,6 +51,14 @@ class Kernel:
         """WARN_ON_ONCE(): log and carry on. `guard`: an overflow guard refusing a count (see Warn)."""
         self.warnings.append(Warn(where, message, guard))
         self.trace("warn", f"WARN in {where}: {message}")
+
+    def kmalloc(self, what: str) -> bool:
+        """A slab allocation GUP makes for itself (kmalloc_array/kcalloc): False when it fails."""
+        if self.failslab:
+            self.trace("alloc", f"kmalloc of {what} fails: -ENOMEM")
+            self.alloc_failures += 1
+            return False
+        return True
 
     def new_token(self) -> int:
         token = self.next_token
@@ -86,8 +98,18 @@ class Kernel:
         self.mem.put(folio)
 
     def alloc(self, vma: Vma) -> Folio:
-        """A new page for `vma` (GFP_HIGHUSER_MOVABLE unless memalloc_pin is in force)."""
-        return self.mem.alloc(vma.placement, pin_context=self.memalloc_pin)
+        """A new page for `vma`: GFP_HIGHUSER_MOVABLE, from the VMA's own memory, unless the
+        FOLL_LONGTERM scope (memalloc_nocma_save(), memalloc_pin_save() from v5.13) keeps it out."""
+        placement = vma.placement
+        if self.memalloc_pin:
+            if placement in ("cma", "isolate") and self.has("memalloc_nocma_all_paths"):
+                placement = "normal"  # 8510e69c8efe (v5.9): no ALLOC_CMA in the scope
+            elif placement == "movable" and self.has("memalloc_pin_movable"):
+                placement = "normal"  # 8e3560d963d2 (v5.13): __GFP_MOVABLE cleared in the scope
+            # Before v5.9 the scope was honoured only by the allocator's slow path (memory
+            # pressure), where clearing __GFP_MOVABLE kept both CMA and ZONE_MOVABLE out. The
+            # model's allocator never runs short, so it takes the fast path: the VMA's memory.
+        return self.mem.alloc(placement)
 
     def pagecache_folio(self, vma: Vma, addr: int) -> Folio:
         """filemap_fault()/shmem_fault(): find or create the page-cache folio (the cache holds a ref)."""

@@ -44,6 +44,13 @@ SWITCHES: dict[str, Switch] = {
                "get_user_pages_fast() takes FOLL flags instead of a write bool; any flag outside its mask "
                "(FOLL_WRITE|FOLL_LONGTERM, later more) is refused with -EINVAL (before: only 'write' can be said)",
                source="mm/gup.c: get_user_pages_fast()"),
+        Switch("fast_longterm_get_cma", "7af75561e171", "v5.2",
+               "BUG: GUP-fast takes CMA pages for FOLL_GET|FOLL_LONGTERM (get_user_pages_fast() with "
+               "FOLL_LONGTERM) with no CMA test, so a long-term reference stays on a CMA page that the slow "
+               "path would have migrated out. df3a0a21b698 (v5.7) added the test for FOLL_PIN only "
+               "(try_grab_compound_head()); 447f3e45c18a (v5.10) ends it by refusing FOLL_LONGTERM without "
+               "FOLL_PIN in get_user_pages_fast()",
+               source="mm/gup.c: gup_pte_range(), try_grab_compound_head(), get_user_pages_fast()"),
         Switch("gup_fast_force", "f4000fdf435b", "v5.6",
                "FOLL_FORCE joins the *_fast() flag mask (before: -EINVAL)",
                source="mm/gup.c: internal_get_user_pages_fast()"),
@@ -62,6 +69,19 @@ SWITCHES: dict[str, Switch] = {
                "fork copies a maybe-DMA-pinned page in a COW mapping for the child instead of sharing it, "
                "once the mm has pinned (mm->has_pinned, 008cfe4418b3: set by slow GUP and GUP-fast alike)",
                source="mm/memory.c: copy_present_pte(), copy_present_page(); include/linux/mm.h: page_needs_cow_for_dma()"),
+        Switch("memalloc_nocma_all_paths", "8510e69c8efe", "v5.9",
+               "the memalloc_nocma scope of a FOLL_LONGTERM GUP keeps CMA out of every allocation (ALLOC_CMA "
+               "dropped in current_alloc_flags(); the per-CPU list case in 1d91df85f399). Before, only the "
+               "allocator's slow path honoured it (current_gfp_context() clearing __GFP_MOVABLE, i.e. under "
+               "memory pressure): a page faulted in during a long-term GUP normally came from the VMA's own "
+               "CMA or ZONE_MOVABLE memory",
+               source="mm/page_alloc.c: current_alloc_flags(), __alloc_pages_nodemask(); "
+                      "mm/gup.c: __gup_longterm_locked()"),
+        Switch("memalloc_pin_movable", "8e3560d963d2", "v5.13",
+               "PF_MEMALLOC_PIN (renamed from PF_MEMALLOC_NOCMA, 1a08ae36cf8b) keeps ZONE_MOVABLE out too: "
+               "current_gfp_context() clears __GFP_MOVABLE, now in the allocator's fast path as well "
+               "(da6df1b0fcfa). Before, a page faulted in during a long-term GUP could land in ZONE_MOVABLE",
+               source="include/linux/sched/mm.h: current_gfp_context(); mm/page_alloc.c: __alloc_pages()"),
         Switch("longterm_requires_pin", "447f3e45c18a", "v5.10",
                "FOLL_LONGTERM requires FOLL_PIN: get_user_pages*() with FOLL_LONGTERM get -EINVAL",
                source="mm/gup.c: is_valid_gup_flags()"),
@@ -125,6 +145,12 @@ SWITCHES: dict[str, Switch] = {
                "a PTE without a struct page fails a get/pin with -EEXIST when there is a pages array "
                "(before: -EFAULT from follow_pfn_pte)",
                source="mm/gup.c: follow_page_pte(), __get_user_pages()"),
+        Switch("folio_array_enomem_leak", "53ba78de064b", "v6.11",
+               "BUG: check_and_migrate_movable_pages() kmallocs a folio array for the long-term check; when "
+               "that fails (memory exhausted, fault injection) it returns -ENOMEM with every pin of the range "
+               "still held, and the caller, seeing an error, never unpins them: a pin leak (plugged in "
+               "v6.12-rc6, the allocation removed by 94efde1d1539)",
+               source="mm/gup.c: check_and_migrate_movable_pages(), __gup_longterm_locked()"),
         Switch("collect_isolated_only", "1aaf8c122918", "v6.14",
                "only unpinnable folios that could be isolated make the long-term check retry: one off the LRU "
                "(a driver's page, a folio another migration holds) stays long-term pinned (reverted by "
@@ -161,21 +187,26 @@ TIMELINE: tuple[Step, ...] = (
     Step("v4.9", on=("foll_cow",), note="19be0eaffa3a: FOLL_COW"),
     Step("v4.14", note="long-term stable base: same switches as v4.9"),
     Step("v4.19", note="long-term stable base: same switches as v4.9"),
-    Step("v5.4", on=("gup_refcount_overflow_guard", "foll_longterm", "gup_fast_flags"),
+    Step("v5.4", on=("gup_refcount_overflow_guard", "foll_longterm", "gup_fast_flags", "fast_longterm_get_cma"),
          note="long-term stable base; 8fde12ca79af (v5.1) refcount overflow guards; 932f4a630a69 (v5.2) "
-              "FOLL_LONGTERM, CMA pages migrated out; 73b0140bf0fe (v5.2) get_user_pages_fast() takes FOLL flags"),
+              "FOLL_LONGTERM, CMA pages migrated out; 73b0140bf0fe (v5.2) get_user_pages_fast() takes FOLL flags; "
+              "7af75561e171 (v5.2) FOLL_LONGTERM in GUP-fast, without a CMA test"),
     Step("v5.7", on=("foll_pin", "gup_fast_force"),
          note="eddb1c228f79 (v5.6) / 3faa52c03f44: FOLL_PIN and pin_user_pages*(); f4000fdf435b (v5.6) "
               "FOLL_FORCE for *_fast()"),
     Step("v5.8", on=("gup_cow_break",), note="17839856fd58: every GUP in a COW mapping breaks COW first"),
-    Step("v5.9", on=("wp_reuse_refcount", "fork_copy_pinned"), off=("gup_cow_break",),
+    Step("v5.9", on=("wp_reuse_refcount", "fork_copy_pinned", "memalloc_nocma_all_paths"), off=("gup_cow_break",),
          note="09854ba94c6a: COW reuse by refcount; a308c71bf1e6 removes the forced break; "
-              "70e806e4e645 + 008cfe4418b3: fork copies pinned pages of an mm that has pinned",
+              "70e806e4e645 + 008cfe4418b3: fork copies pinned pages of an mm that has pinned; "
+              "8510e69c8efe: the nocma scope works in the allocator's fast path",
          commits={"gup_cow_break": "a308c71bf1e6"}),
-    Step("v5.10", on=("longterm_requires_pin",),
-         note="long-term stable base; 447f3e45c18a: get_user_pages*() refuse FOLL_LONGTERM"),
-    Step("v5.13", on=("longterm_migrate_movable",),
-         note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0"),
+    Step("v5.10", on=("longterm_requires_pin",), off=("fast_longterm_get_cma",),
+         note="long-term stable base; 447f3e45c18a: get_user_pages*() refuse FOLL_LONGTERM (so GUP-fast "
+              "no longer sees FOLL_GET|FOLL_LONGTERM)",
+         commits={"fast_longterm_get_cma": "447f3e45c18a"}),
+    Step("v5.13", on=("longterm_migrate_movable", "memalloc_pin_movable"),
+         note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0; "
+              "8e3560d963d2: PF_MEMALLOC_PIN keeps ZONE_MOVABLE out of the call's allocations"),
     Step("v5.15", on=("madv_populate",),
          note="long-term stable base; 4ca9b3859dac (v5.14) MADV_POPULATE_READ/WRITE"),
     Step("v5.18", on=("foll_nofault", "wp_drain_local_lru", "pin_special_pte_refused", "special_pte_eexist"),
@@ -199,7 +230,12 @@ TIMELINE: tuple[Step, ...] = (
          note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
               "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
     Step("v6.6", note="long-term stable base: same switches as v6.5"),
-    Step("v6.12", note="long-term stable base: same switches as v6.5"),
+    Step("v6.11", on=("folio_array_enomem_leak",),
+         note="53ba78de064b: the long-term check kmallocs a folio array, and leaks the pins when that fails"),
+    Step("v6.12", off=("folio_array_enomem_leak",),
+         note="long-term stable base; 94efde1d1539 drops the folio array (the leak was plugged in v6.12-rc6 "
+              "by 'mm/gup: stop leaking pinned pages in low memory conditions')",
+         commits={"folio_array_enomem_leak": "94efde1d1539"}),
     Step("v6.14", on=("collect_isolated_only",),
          note="1aaf8c122918: an unpinnable folio that cannot be isolated stays long-term pinned"),
     Step("v6.16", off=("collect_isolated_only",),

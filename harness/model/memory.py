@@ -138,13 +138,11 @@ class PhysMem:
         self.zero_page = Folio(pfn=0, zone="NORMAL", migratetype="UNMOVABLE", refcount=1, is_zero=True)
         self.folios[0] = self.zero_page
 
-    def alloc(self, placement: str = "normal", *, pin_context: bool = False) -> Folio:
-        """Allocate an order-0 folio with one reference, into the LRU batch.
-
-        `pin_context` is memalloc_pin_save(): during FOLL_LONGTERM, allocations drop
-        __GFP_MOVABLE and land in normal, non-CMA memory (d1e153fea2a8).
-        """
-        zone, migratetype = PLACEMENT["normal" if pin_context else placement]
+    def alloc(self, placement: str = "normal") -> Folio:
+        """Allocate an order-0 folio with one reference, into the LRU batch. Where a
+        FOLL_LONGTERM scope keeps movable or CMA memory out, the caller says "normal"
+        (Kernel.alloc; migration targets are always normal memory)."""
+        zone, migratetype = PLACEMENT[placement]
         folio = Folio(pfn=self.next_pfn, zone=zone, migratetype=migratetype, in_lru_batch=True, refcount=2)
         # refcount 2: the caller's reference plus the LRU batch's
         self.next_pfn += 1
