@@ -16,11 +16,11 @@ import time
 
 import attrs
 
-from ..observe import PageObservation, StepObservation
+from ..observe import PageObservation, StepObservation, decode_pages, encode_pages
 from ..scenario import DmaRead, DmaWrite, Exit, Fork, Gup, Release, Scenario
 from . import syscalls as sc
 from .execute import DmaCheck, Executor, NotDrivable, wait_exit
-from .probe import KernelLog, Probe, decode_probe, encode_probe, vmpin_kb
+from .probe import KernelLog, Look, Probe, decode_probe, encode_probe, vmpin_kb
 
 
 @attrs.frozen
@@ -36,14 +36,6 @@ class LiveRun:
     #: with probe=True only: contents and pinned-vm after the layout, after each op, and after
     #: the final clean-up (probe.py)
     probes: tuple[Probe, ...] = ()
-
-
-def _encode_pages(pages: tuple[PageObservation, ...]) -> list[list]:
-    return [[p.present, p.zero, p.anon, p.mapped_once, p.identity] for p in pages]
-
-
-def _decode_pages(rows: list[list]) -> tuple[PageObservation, ...]:
-    return tuple(PageObservation(present=a, zero=b, anon=c, mapped_once=d, identity=e) for a, b, c, d, e in rows)
 
 
 def _owner(scenario: Scenario, op: object) -> int:
@@ -84,23 +76,27 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
     log = KernelLog() if probing else None
 
     def probe(after: int) -> None:
-        """What every live process reads, the page cache, and VmPin (the live hunt only)."""
+        """What every live process shows (reads, page observations, map counts, VmPin), the
+        page cache, and the kernel log (probing runs only: the live hunt, conform)."""
         if not probing:
             return
-        views = {} if 0 in exited else {0: ex.view()}
+        looks = {} if 0 in exited else {0: ex.look()}
         for number, (_pid, pidfd) in processes.items():
             if number not in exited:
-                reply = ex.call(number, "view", pidfd)
-                if "view" in reply:
-                    views[number] = tuple(reply["view"])
+                reply = ex.call(number, "look", pidfd)
+                if "look" in reply:
+                    looks[number] = Look.decode(reply["look"])
         assert log is not None
         pids = [os.getpid(), *(pid for pid, _ in processes.values())]
-        emit({"probe": encode_probe(Probe(after, views, ex.page_cache(), vmpin_kb(), log.splats(pids)))})
+        emit({"probe": encode_probe(Probe(
+            after, {n: look.view for n, look in looks.items()}, ex.page_cache(), vmpin_kb(), log.splats(pids),
+            {n: look.pages for n, look in looks.items()}, {n: look.mapcounts for n, look in looks.items()},
+            {n: look.vmpin for n, look in looks.items()}))})
     try:
         ex.prepare_processes()
         ex.setup()
         pages, pfns = ex.observe(None)
-        emit({"initial": _encode_pages(pages)})
+        emit({"initial": encode_pages(pages)})
         probe(-1)
         for i, op in enumerate(scenario.ops):
             owner = _owner(scenario, op)
@@ -138,7 +134,7 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
                     processes[ex.fork_number[i]] = (result, os.pidfd_open(result))
                     result = None
             pages, pfns = ex.observe(pfns)
-            emit({"step": [i, result, _encode_pages(pages)]})
+            emit({"step": [i, result, encode_pages(pages)]})
             probe(i)
         emit({"done": True})
     except NotDrivable as exc:
@@ -226,9 +222,9 @@ def _parse(data: bytes, timed_out: bool, status: int) -> LiveRun:
         message = json.loads(line)
         if "step" in message:
             op, result, rows = message["step"]
-            steps.append(StepObservation(op=op, result=result, pages=_decode_pages(rows)))
+            steps.append(StepObservation(op=op, result=result, pages=decode_pages(rows)))
         elif "initial" in message:
-            initial = _decode_pages(message["initial"])
+            initial = decode_pages(message["initial"])
         elif "probe" in message:
             probes.append(decode_probe(message["probe"]))
         elif "dma" in message:

@@ -147,6 +147,8 @@ class Executor:
         self._mem_pid = 0
         self._lru_scratch: int | None = None
         self._lru_scratch_pid = 0
+        #: PFNs at this process's previous look() (None: it has not looked yet)
+        self._looked: tuple[int, ...] | None = None
         # multi-process plumbing: command/result pipes per future process, filled by process 0
         self.pipes: dict[int, tuple[int, int, int, int]] = {}
         self.fork_number: dict[int, int] = {}
@@ -474,6 +476,18 @@ class Executor:
             return (None,) * span
         return probe.view(self.base, span, self.procfs.entries(self.base, span))
 
+    def look(self) -> probe.Look:
+        """Everything this process shows of itself: its CPU view, page observations (identity
+        against its previous look; a process's first look, right after its fork, sees "new"),
+        the kpagecount of each present page and its VmPin."""
+        span = self.scenario.span
+        if not self.area_mapped:
+            return probe.Look((None,) * span, (PageObservation(present=False),) * span, (None,) * span,
+                              probe.vmpin_kb())
+        pages, pfns = self.observe(self._looked)
+        self._looked = pfns
+        return probe.Look(self.view(), pages, self.procfs.mapcounts(pfns), probe.vmpin_kb())
+
     def page_cache(self) -> dict[int, tuple[int, ...]]:
         """The first byte of every page of each backing file, read through the file."""
         return {number: probe.file_bytes(fd, self.scenario.layout[number].pages) for number, fd in self.files.items()}
@@ -520,6 +534,7 @@ class Executor:
         for fd in self.files.values():
             os.close(fd)
         self.files = {}
+        self._looked = None  # the new process has never looked: its first look sees "new" pages
 
     def serve(self) -> None:
         """Process k>0: run op numbers sent by process 0, answer with a JSON line each."""
@@ -532,8 +547,8 @@ class Executor:
                     return
                 buffer += chunk
             line, buffer = buffer.split(b"\n", 1)
-            if line == b"view":  # the live hunt's probe: what this process reads
-                os.write(res_w, json.dumps({"view": self.view()}).encode() + b"\n")
+            if line == b"look":  # a probe: what this process shows of itself
+                os.write(res_w, json.dumps({"look": self.look().encode()}).encode() + b"\n")
                 continue
             index = int(line)
             op = self.scenario.ops[index]
@@ -551,7 +566,7 @@ class Executor:
             os.write(res_w, json.dumps(reply).encode() + b"\n")
 
     def call(self, number: int, index: int | str, pidfd: int) -> dict:
-        """Process 0: have process `number` run op `index` (or "view": report what it reads);
+        """Process 0: have process `number` run op `index` (or "look": report what it shows);
         its reply (an error if it died)."""
         _cmd_r, cmd_w, res_r, _res_w = self.pipes[number]
         os.write(cmd_w, f"{index}\n".encode())

@@ -26,9 +26,9 @@ from typing import IO, Any
 
 import attrs
 
-from ..observe import StepObservation
+from ..observe import StepObservation, decode_pages, encode_pages
 from ..scenario import Scenario
-from .child import LiveRun, _decode_pages, _encode_pages, run_in_child
+from .child import LiveRun, run_in_child
 from .execute import DmaCheck
 from .probe import decode_probe, encode_probe
 
@@ -37,15 +37,15 @@ GRACE = 30.0
 
 
 def encode(run: LiveRun) -> dict[str, Any]:
-    return {"steps": [[s.op, s.result, _encode_pages(s.pages)] for s in run.steps], "error": run.error,
-            "dma": [attrs.astuple(d) for d in run.dma], "initial": _encode_pages(run.initial),
+    return {"steps": [[s.op, s.result, encode_pages(s.pages)] for s in run.steps], "error": run.error,
+            "dma": [attrs.astuple(d) for d in run.dma], "initial": encode_pages(run.initial),
             "probes": [encode_probe(p) for p in run.probes]}
 
 
 def decode(data: dict[str, Any]) -> LiveRun:
-    return LiveRun(steps=tuple(StepObservation(op, result, _decode_pages(rows)) for op, result, rows in data["steps"]),
+    return LiveRun(steps=tuple(StepObservation(op, result, decode_pages(rows)) for op, result, rows in data["steps"]),
                    error=data["error"], dma=tuple(DmaCheck(*d) for d in data["dma"]),
-                   initial=_decode_pages(data["initial"]), probes=tuple(decode_probe(p) for p in data["probes"]))
+                   initial=decode_pages(data["initial"]), probes=tuple(decode_probe(p) for p in data["probes"]))
 
 
 class Executor:
