@@ -8,7 +8,10 @@ call's result and, for every page of process 0's test area, present / zero / ano
 mapped_once / identity. Identity is judged against the previous observation on both
 sides, and the first one against the PFNs right after the layout was set up; that
 layout-time observation is compared too (as the "layout" step), since the faults a
-layout asks for are themselves kernel behaviour.
+layout asks for are themselves kernel behaviour. Beyond process 0's pages, each step
+compares harness/fullview.py's full view: every live process's pages, map counts
+(/proc/kpagecount), contents (who wrote what each process reads) and VmPin, the backing
+files' contents and the step's device accesses (coherent, what a device read returned).
 
 A mismatch is a failure Hypothesis shrinks, so a report names the smallest scenario it
 found where the model and the kernel disagree, with the first difference in one line.
@@ -32,13 +35,15 @@ from rich.table import Table
 from rich.text import Text
 
 from . import scenario as sc
+from .families import FAMILIES, families
+from .fullview import VIEW_FIELDS, ModelViewer, StepView, diff_views, kernel_views
 from .model import vmops
 from .model.kernel import Kernel
 from .model.kernels import get_profile, profile_for_release
 from .model.mm import MM
 from .observe import PageObservation, StepObservation
 from .progress import ProgressFn
-from .run import describe_op, format_result, observe, run_scenario
+from .run import Run, describe_op, format_result, observe, run_scenario
 from .serialize import to_data
 
 if TYPE_CHECKING:
@@ -49,7 +54,7 @@ if TYPE_CHECKING:
 PROFILE = profile_for_release(os.uname().release)
 #: the per-page fields of an observation, in the order differences are reported
 PAGE_FIELDS = ("present", "zero", "anon", "mapped_once", "identity")
-FIELDS = ("result",) + PAGE_FIELDS
+FIELDS = ("result",) + PAGE_FIELDS + VIEW_FIELDS
 #: the pseudo op number of the observation right after the layout was set up
 LAYOUT = -1
 
@@ -57,10 +62,12 @@ LAYOUT = -1
 @attrs.frozen
 class Difference:
     op: int
-    #: "result", or "page N <field>"
+    #: "result", "page N <field>", or a full-view field ("process 1 page 2 contents", "process 0 vmpin", ...)
     what: str
     model: Any
     kernel: Any
+    #: the FIELDS entry it counts under
+    field: str = ""
 
 
 @attrs.frozen
@@ -72,6 +79,11 @@ class StepComparison:
     model: StepObservation | None
     kernel: StepObservation | None
     differences: tuple[Difference, ...]
+    #: the full views (fullview.py), when both sides have one
+    model_view: StepView | None = None
+    kernel_view: StepView | None = None
+    #: field -> comparisons made in this step (result: 1; process 0's page fields: one per page)
+    compared: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def agree(self) -> bool:
@@ -123,6 +135,8 @@ class Comparison:
                     "model": _step_json(s.model),
                     "kernel": _step_json(s.kernel),
                     "differences": [{"what": d.what, "model": d.model, "kernel": d.kernel} for d in s.differences],
+                    "model_view": None if s.model_view is None else s.model_view.to_json(),
+                    "kernel_view": None if s.kernel_view is None else s.kernel_view.to_json(),
                 }
                 for s in self.steps
             ],
@@ -166,26 +180,51 @@ def model_layout_observation(scenario: sc.Scenario) -> tuple[PageObservation, ..
 def diff_step(op: int, model: StepObservation, kernel: StepObservation) -> tuple[Difference, ...]:
     found: list[Difference] = []
     if model.result != kernel.result:
-        found.append(Difference(op, "result", model.result, kernel.result))
+        found.append(Difference(op, "result", model.result, kernel.result, "result"))
     for index, (m, k) in enumerate(zip(model.pages, kernel.pages)):
         for name in PAGE_FIELDS:
             mv, kv = getattr(m, name), getattr(k, name)
             if mv != kv:
-                found.append(Difference(op, f"page {index} {name}", mv, kv))
+                found.append(Difference(op, f"page {index} {name}", mv, kv, name))
     if len(model.pages) != len(kernel.pages):
-        found.append(Difference(op, "pages observed", len(model.pages), len(kernel.pages)))
+        found.append(Difference(op, "pages observed", len(model.pages), len(kernel.pages), "present"))
     return tuple(found)
 
 
+def _step(op: int, entry: str, description: str, m: StepObservation | None, k: StepObservation | None,
+          mv: StepView | None, kv: StepView | None) -> StepComparison:
+    """One step compared: process 0's observation, then the full views if both sides have them."""
+    if m is None or k is None:
+        return StepComparison(op, entry, description, m, k, ())
+    diffs = list(diff_step(op, m, k))
+    compared = {name: len(m.pages) for name in PAGE_FIELDS}
+    if op != LAYOUT:
+        compared["result"] = 1
+    if mv is not None and kv is not None:
+        found, counts = diff_views(mv, kv)
+        diffs += [Difference(op, what, a, b, name) for what, name, a, b in found]
+        compared.update(counts)
+    return StepComparison(op, entry, description, m, k, tuple(diffs), mv, kv, compared)
+
+
 def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None) -> Comparison:
-    """Run `scenario` on the model (mainline) and on the live kernel; compare every step.
-    `live`: a run of `scenario` on the kernel already made (the live hunt's), instead of a new one."""
+    """Run `scenario` on the model (the running release's profile) and on the live kernel;
+    compare every step. `live`: a run of `scenario` on the kernel already made (the live
+    hunt's, with probes), instead of a new one."""
+    return compare_run(scenario, timeout=timeout, live=live)[0]
+
+
+def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None
+                ) -> tuple[Comparison, Run]:
+    """compare(), also returning the model's Run (for the interaction families it contains)."""
     from .oracle import run_live
 
     sc.validate(scenario)
-    run = run_scenario(scenario, PROFILE, trace=False)
+    viewer = ModelViewer(scenario)
+    run = run_scenario(scenario, PROFILE, trace=False, on_step=viewer)
     if live is None:
-        live = run_live(scenario, timeout=timeout)
+        live = run_live(scenario, timeout=timeout, probe=True)
+    kernel_seen = kernel_views(live)
     model_error = None
     if run.livelock is not None:
         model_error = f"livelock: {run.livelock}"
@@ -196,19 +235,19 @@ def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None
     steps: list[StepComparison] = []
     model_initial = StepObservation(LAYOUT, None, model_layout_observation(scenario))
     kernel_initial = StepObservation(LAYOUT, None, live.initial) if live.initial or not live.error else None
-    steps.append(StepComparison(LAYOUT, "layout", "layout", model_initial, kernel_initial,
-                                diff_step(LAYOUT, model_initial, kernel_initial) if kernel_initial else ()))
+    steps.append(_step(LAYOUT, "layout", "layout", model_initial, kernel_initial, viewer.views.get(LAYOUT),
+                       kernel_seen.get(LAYOUT)))
     model_steps = {s.op: s for s in run.observations}
     kernel_steps = {s.op: s for s in live.steps}
     for index, op in enumerate(scenario.ops):
         m, k = model_steps.get(index), kernel_steps.get(index)
         if m is None and k is None:
             break
-        diffs = diff_step(index, m, k) if m is not None and k is not None else ()
-        steps.append(StepComparison(index, entry_point(op), describe_op(op), m, k, diffs))
+        steps.append(_step(index, entry_point(op), describe_op(op), m, k, viewer.views.get(index),
+                           kernel_seen.get(index)))
         if m is None or k is None:
             break
-    return Comparison(scenario, tuple(steps), model_error, live.error)
+    return Comparison(scenario, tuple(steps), model_error, live.error), run
 
 
 # -- the search -------------------------------------------------------------------------------
@@ -249,6 +288,8 @@ class ConformReport:
     by_field: dict[str, Tally]
     #: examples the oracle could not finish (reported as mismatches when they are found)
     flaky: str | None = None
+    #: interaction family (harness/families.py) -> examples compared whose model run contains it
+    families: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -267,6 +308,8 @@ class ConformReport:
             "flaky": self.flaky,
             "by_entry": {k: {"agree": v.agree, "disagree": v.disagree} for k, v in sorted(self.by_entry.items())},
             "by_field": {k: {"agree": v.agree, "disagree": v.disagree} for k, v in self.by_field.items()},
+            "families": {name: {"examples": n, "share": round(n / self.examples_to_mismatch, 4)
+                                if self.examples_to_mismatch else 0.0} for name, n in self.families.items()},
         }
 
 
@@ -276,15 +319,11 @@ def _tally(comparison: Comparison, by_entry: dict[str, Tally], by_field: dict[st
             by_entry.setdefault(step.entry, Tally()).add(False)
             continue
         by_entry.setdefault(step.entry, Tally()).add(not step.differences)
-        wrong = Counter(d.what.rsplit(" ", 1)[-1] if d.what.startswith("page ") else d.what
-                        for d in step.differences)
-        if step.op != LAYOUT:
-            by_field["result"].add(not wrong["result"])
-        pages = len(step.model.pages)
-        for name in PAGE_FIELDS:
-            bad = wrong[name]
-            by_field[name].agree += pages - bad
-            by_field[name].disagree += bad
+        wrong = Counter(d.field for d in step.differences)
+        for name, count in step.compared.items():
+            tally = by_field.setdefault(name, Tally())
+            tally.disagree += wrong[name]
+            tally.agree += max(count - wrong[name], 0)
 
 
 def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0,
@@ -302,10 +341,11 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
     by_entry: dict[str, Tally] = {}
     by_field: dict[str, Tally] = {name: Tally() for name in FIELDS}
     state: dict[str, Any] = {"count": 0, "counting": True, "last": None}
+    found: Counter[str] = Counter(dict.fromkeys(FAMILIES, 0))
     started = time.perf_counter()
 
     def check(scenario: sc.Scenario) -> None:
-        comparison = compare(scenario, timeout=timeout)
+        comparison, run = compare_run(scenario, timeout=timeout)
         state["runs"] = state.get("runs", 0) + 1
         if progress is not None:
             progress(state["runs"], examples if state["counting"] else None,
@@ -313,6 +353,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
         if state["counting"]:
             state["count"] += 1
             _tally(comparison, by_entry, by_field)
+            found.update(families(run))
         if not comparison.agree:
             state["counting"] = False
             state["last"] = scenario
@@ -326,7 +367,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
             flaky = flaky or f"the mismatch did not reproduce: {describe_scenario(state['last'])}"
             mismatch = None
     return ConformReport(examples, seed, time.perf_counter() - started, os.uname().release, mismatch,
-                         state["count"], by_entry, by_field, flaky)
+                         state["count"], by_entry, by_field, flaky, dict(found))
 
 
 def describe_scenario(scenario: sc.Scenario) -> str:
@@ -388,6 +429,14 @@ def render_comparison(comparison: Comparison) -> RenderableType:
         if index not in shown:
             table.add_row(str(index), Text(describe_op(op), style="dim"), "", "", Text("not reached", style="dim"), "")
     parts: list[RenderableType] = [layout_table(comparison.scenario.layout), table, Text(LEGEND, style="dim")]
+    beyond = [(step, d) for step in comparison.steps for d in step.differences if d.field in VIEW_FIELDS]
+    if beyond:  # what the table does not show: other processes, map counts, contents, VmPin, files, devices
+        parts.append(Text("differences beyond process 0's pages:", style="bold"))
+        for step, d in beyond[:20]:
+            parts.append(Text(f"  {_step_label(step)}: {d.what}: model {_show(d.model)}, kernel {_show(d.kernel)}",
+                              style="red"))
+        if len(beyond) > 20:
+            parts.append(Text(f"  ... and {len(beyond) - 20} more (--json shows them all)", style="dim"))
     if comparison.model_error:
         parts.append(Text(f"model stopped: {comparison.model_error}", style="yellow"))
     if comparison.kernel_error:
@@ -411,6 +460,20 @@ def _tally_table(title: str, key: str, rows: dict[str, Tally]) -> Table:
     return table
 
 
+def _family_table(report: ConformReport) -> Table:
+    """Each interaction family's share of the examples compared (harness/families.py)."""
+    table = Table(title="interaction families (share of the examples compared whose run contains one)",
+                  title_justify="left", show_edge=False)
+    table.add_column("family")
+    table.add_column("examples", justify="right")
+    table.add_column("share", justify="right")
+    total = report.examples_to_mismatch
+    for name, count in report.families.items():
+        share = count / total if total else 0.0
+        table.add_row(name, str(count), Text(f"{share:.1%}", style="bold white on red" if not count else ""))
+    return table
+
+
 def render_report(report: ConformReport) -> RenderableType:
     """The search's outcome, agreement per entry point and per field, and the shrunk mismatch."""
     head = Text()
@@ -424,7 +487,9 @@ def render_report(report: ConformReport) -> RenderableType:
     parts: list[RenderableType] = [head]
     entries = dict(sorted(report.by_entry.items(), key=lambda kv: (kv[0] not in sc.CALLER_APIS, kv[0])))
     parts.append(_tally_table("agreement per entry point (steps)", "entry point", entries))
-    parts.append(_tally_table("agreement per field (result: steps; others: pages)", "field", report.by_field))
+    parts.append(_tally_table("agreement per field (result, processes, vmpin: per step and process; others: per "
+                              "page, file page or device access)", "field", report.by_field))
+    parts.append(_family_table(report))
     if report.flaky:
         parts.append(Text(f"unstable: {report.flaky}", style="bold yellow"))
     if report.mismatch is not None:
