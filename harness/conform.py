@@ -331,8 +331,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
     """Search drivable scenarios for one where the model (mainline) and the running kernel
     disagree; shrink it. Agreement counts cover the examples before the first mismatch;
     `progress` hears of each example (no total once shrinking)."""
-    from strategies.drivable import drivable_scenarios
-
+    from .interactions import conform_scenarios
     from .oracle import availability
 
     avail = availability()
@@ -359,7 +358,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
             state["last"] = scenario
             raise Mismatch(comparison.first_mismatch)
 
-    flaky = search_kernel(drivable_scenarios(), check, examples, seed, Mismatch)
+    flaky = search_kernel(conform_scenarios(), check, examples, seed, Mismatch)
     mismatch = None
     if state["last"] is not None:
         mismatch = compare(state["last"], timeout=timeout)

@@ -188,7 +188,7 @@ class Executor:
 
     # ---- layout ----------------------------------------------------------------------
     def setup(self) -> None:
-        """Reserve the area, map each VMA, fault pages, set protections, unmap the holes."""
+        """Reserve the area, map each VMA and fault its pages, then set protections, unmap the holes."""
         check_layout(self.scenario)
         length = self.area * PAGE
         flags = sc.MAP_PRIVATE | sc.MAP_ANONYMOUS | sc.MAP_NORESERVE
@@ -210,6 +210,12 @@ class Executor:
         layout = sorted(self.scenario.layout, key=lambda v: v.start)
         for vma in layout:
             self._map(vma, self.scenario.layout.index(vma))
+        # Protections only once every VMA is mapped and faulted, as the model's layout does
+        # (vmops.mmap_layout): neighbours mapped alike merge first, so a read-only VMA split off
+        # a written neighbour shares its anon_vma, which decides whether fork copies its PTEs.
+        for vma in layout:
+            if vma.prot != "rw":
+                sc.mprotect(self.addr(vma.start), vma.pages * PAGE, sc.PROTS[vma.prot])
         edge = 0  # only now unmap the holes (and the guard) so GUP there meets no VMA at all
         for vma in layout:
             if vma.start > edge:
@@ -245,8 +251,6 @@ class Executor:
                 sc.peek(addr + j * PAGE)
             elif state == "w":
                 sc.poke(addr + j * PAGE, probe.LAYOUT_TAG)
-        if vma.prot != "rw":
-            sc.mprotect(addr, length, sc.PROTS[vma.prot])
 
     def addr(self, page: int) -> int:
         return self.base + page * PAGE
@@ -511,7 +515,11 @@ class Executor:
         if pid:
             return pid
         try:
-            sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if self.number == 0:
+                # Dies with process 0. Not with a forking child: when that child exits, its own
+                # children live on (reparented to process 0, the subreaper), as on any kernel; they
+                # share process 0's process group, which a timeout kills as a whole.
+                sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
             self._forget_inherited()
             self.number = number
             self.serve()
