@@ -207,15 +207,16 @@ def _step(op: int, entry: str, description: str, m: StepObservation | None, k: S
     return StepComparison(op, entry, description, m, k, tuple(diffs), mv, kv, compared)
 
 
-def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None) -> Comparison:
+def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None,
+            crutches: bool = True) -> Comparison:
     """Run `scenario` on the model (the running release's profile) and on the live kernel;
     compare every step. `live`: a run of `scenario` on the kernel already made (the live
     hunt's, with probes), instead of a new one."""
-    return compare_run(scenario, timeout=timeout, live=live)[0]
+    return compare_run(scenario, timeout=timeout, live=live, crutches=crutches)[0]
 
 
-def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None
-                ) -> tuple[Comparison, Run]:
+def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None,
+                crutches: bool = True) -> tuple[Comparison, Run]:
     """compare(), also returning the model's Run (for the interaction families it contains)."""
     from .oracle import run_live
 
@@ -223,7 +224,7 @@ def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | 
     viewer = ModelViewer(scenario)
     run = run_scenario(scenario, PROFILE, trace=False, on_step=viewer)
     if live is None:
-        live = run_live(scenario, timeout=timeout, probe=True)
+        live = run_live(scenario, timeout=timeout, probe=True, crutches=crutches)
     kernel_seen = kernel_views(live)
     model_error = None
     if run.livelock is not None:
@@ -290,6 +291,8 @@ class ConformReport:
     flaky: str | None = None
     #: interaction family (harness/families.py) -> examples compared whose model run contains it
     families: dict[str, int] = attrs.field(factory=dict)
+    #: the oracle ran on one CPU and drained LRU batches before every op
+    crutches: bool = True
 
     @property
     def ok(self) -> bool:
@@ -300,6 +303,7 @@ class ConformReport:
             "ok": self.ok,
             "profile": PROFILE,
             "kernel": self.kernel,
+            "crutches": self.crutches,
             "examples": self.examples,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
@@ -327,7 +331,7 @@ def _tally(comparison: Comparison, by_entry: dict[str, Tally], by_field: dict[st
 
 
 def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0,
-            progress: ProgressFn | None = None) -> ConformReport:
+            progress: ProgressFn | None = None, crutches: bool = True) -> ConformReport:
     """Search drivable scenarios for one where the model (mainline) and the running kernel
     disagree; shrink it. Agreement counts cover the examples before the first mismatch;
     `progress` hears of each example (no total once shrinking)."""
@@ -344,7 +348,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
     started = time.perf_counter()
 
     def check(scenario: sc.Scenario) -> None:
-        comparison, run = compare_run(scenario, timeout=timeout)
+        comparison, run = compare_run(scenario, timeout=timeout, crutches=crutches)
         state["runs"] = state.get("runs", 0) + 1
         if progress is not None:
             progress(state["runs"], examples if state["counting"] else None,
@@ -361,12 +365,12 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
     flaky = search_kernel(conform_scenarios(), check, examples, seed, Mismatch)
     mismatch = None
     if state["last"] is not None:
-        mismatch = compare(state["last"], timeout=timeout)
+        mismatch = compare(state["last"], timeout=timeout, crutches=crutches)
         if mismatch.agree:  # did not reproduce: keep it visible, never silently pass
             flaky = flaky or f"the mismatch did not reproduce: {describe_scenario(state['last'])}"
             mismatch = None
     return ConformReport(examples, seed, time.perf_counter() - started, os.uname().release, mismatch,
-                         state["count"], by_entry, by_field, flaky, dict(found))
+                         state["count"], by_entry, by_field, flaky, dict(found), crutches)
 
 
 def describe_scenario(scenario: sc.Scenario) -> str:
@@ -481,6 +485,7 @@ def render_report(report: ConformReport) -> RenderableType:
                 f"vs Linux {report.kernel}: ", style="bold")
     head.append(verdict, style="bold green" if report.ok else "bold red")
     head.append(f" — {report.examples_to_mismatch} example(s) compared"
+                f"{', one CPU and LRU drains before each op' if report.crutches else ', any CPU, no LRU drains'}"
                 f"{' before the mismatch' if report.mismatch else ''}, {report.seconds:.1f} s"
                 f"{'' if report.seed is None else f', seed {report.seed}'}")
     parts: list[RenderableType] = [head]

@@ -55,8 +55,10 @@ def _dead_result(op: object) -> int | None:
     return -14  # EFAULT
 
 
-def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False) -> None:
-    """Process 0: set up, run every op, observe after each; never returns normally."""
+def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False,
+               crutches: bool = True) -> None:
+    """Process 0: set up, run every op, observe after each; never returns normally.
+    `crutches`: confine the scenario to one CPU and drain its LRU batches before every op."""
 
     def emit(message: dict) -> None:
         data = json.dumps(message).encode() + b"\n"
@@ -68,7 +70,10 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
     # LRU batch of the CPU that faulted it, and do_wp_page()'s reuse check drains only the
     # local batch (wp_can_reuse_anon_folio()), so on several CPUs whether a write reuses or
     # copies a page depends on scheduling. On one CPU it is deterministic, as the model has it.
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    # Without the crutches, the scheduler decides, and so do the batches: the model answers
+    # with the outcomes either way allows where it knows the batches matter.
+    if crutches:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     ex = Executor(scenario, block_dir, probing)
     ex.close_on_fork = [out]
     processes: dict[int, tuple[int, int]] = {}  # number -> (pid, pidfd)
@@ -100,7 +105,8 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
         probe(-1)
         for i, op in enumerate(scenario.ops):
             owner = _owner(scenario, op)
-            ex.drain_lru()  # one CPU for every process: this empties the batches they all use
+            if crutches:
+                ex.drain_lru()  # one CPU for every process: this empties the batches they all use
             if owner in exited:  # as the kernel answers a dead process' ops
                 result = _dead_result(op)
                 if isinstance(op, Fork):
@@ -166,7 +172,8 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
             log.close()
 
 
-def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
+def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+                 crutches: bool = True) -> LiveRun:
     """Fork, run the scenario in the child, collect its JSON lines; SIGKILL it on overrun."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -174,7 +181,7 @@ def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, prob
         try:
             os.close(read_end)
             os.setpgid(0, 0)
-            child_main(scenario, write_end, block_dir, probing)
+            child_main(scenario, write_end, block_dir, probing, crutches)
         finally:
             os._exit(0)
     os.close(write_end)

@@ -8,7 +8,8 @@ pipe; the executor forks one child per scenario exactly as before (run_in_child)
 time bound, the same clean-up, and sends back what the child saw.
 
 Protocol: one pickled request per line of stdin (hex; the scenario exactly as the caller built
-it, validated or not, the time bound, the block-device directory, whether to probe), one JSON line per answer on
+it, validated or not, the time bound, the block-device directory, whether to probe, whether to use the
+crutches), one JSON line per answer on
 the executor's protocol descriptor (an encoded LiveRun). Both ends are this package.
 """
 
@@ -84,12 +85,13 @@ class Executor:
             self.answers.close()
             self.answers = None
 
-    def run(self, scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
+    def run(self, scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+            crutches: bool = True) -> LiveRun:
         if self.pid is None:
             self.stop()
             self.start()
         assert self.proc is not None and self.proc.stdin is not None and self.answers is not None
-        request = pickle.dumps((scenario, timeout, block_dir, probing)).hex()
+        request = pickle.dumps((scenario, timeout, block_dir, probing, crutches)).hex()
         try:
             self.proc.stdin.write(request.encode() + b"\n")
             self.proc.stdin.flush()
@@ -108,8 +110,9 @@ _EXECUTOR = Executor()
 atexit.register(_EXECUTOR.stop)
 
 
-def run_via_executor(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
-    return _EXECUTOR.run(scenario, timeout, block_dir, probing)
+def run_via_executor(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+                     crutches: bool = True) -> LiveRun:
+    return _EXECUTOR.run(scenario, timeout, block_dir, probing, crutches)
 
 
 def executor_pid() -> int | None:
@@ -123,8 +126,8 @@ def serve(answers_fd: int) -> None:
     # nothing a scenario process prints may reach the protocol: stdout goes to stderr
     os.dup2(2, 1)
     for line in sys.stdin.buffer:
-        scenario, timeout, block_dir, probing = pickle.loads(bytes.fromhex(line.decode()))
-        run = run_in_child(scenario, timeout, block_dir, probing)
+        scenario, timeout, block_dir, probing, crutches = pickle.loads(bytes.fromhex(line.decode()))
+        run = run_in_child(scenario, timeout, block_dir, probing, crutches)
         answers.write(json.dumps(encode(run)).encode() + b"\n")
         answers.flush()
 
