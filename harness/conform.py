@@ -36,14 +36,15 @@ from rich.text import Text
 
 from . import scenario as sc
 from .families import FAMILIES, families
-from .fullview import VIEW_FIELDS, ModelViewer, StepView, diff_views, kernel_views
+from .fullview import VIEW_FIELDS, StepView, diff_views, kernel_views
 from .model import vmops
 from .model.kernel import Kernel
 from .model.kernels import get_profile, profile_for_release
 from .model.mm import MM
 from .observe import PageObservation, StepObservation
+from .outcomes import Outcome, outcomes
 from .progress import ProgressFn
-from .run import Run, describe_op, format_result, observe, run_scenario
+from .run import Run, describe_op, format_result, observe
 from .serialize import to_data
 
 if TYPE_CHECKING:
@@ -98,6 +99,10 @@ class Comparison:
     model_error: str | None = None
     #: why the live run stopped early (not drivable, crash, timeout, oracle unavailable)
     kernel_error: str | None = None
+    #: how many outcomes the model allowed (harness/outcomes.py; 1 with the crutches)
+    outcomes: int = 1
+    #: ops after which those outcomes differ (the steps with more than one allowed outcome)
+    steps_with_choices: tuple[int, ...] = ()
 
     @property
     def agree(self) -> bool:
@@ -127,6 +132,8 @@ class Comparison:
             "scenario": to_data(self.scenario),
             "model_error": self.model_error,
             "kernel_error": self.kernel_error,
+            "outcomes": self.outcomes,
+            "steps_with_choices": list(self.steps_with_choices),
             "steps": [
                 {
                     "op": s.op,
@@ -217,15 +224,47 @@ def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None
 
 def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None,
                 crutches: bool = True) -> tuple[Comparison, Run]:
-    """compare(), also returning the model's Run (for the interaction families it contains)."""
+    """compare(), also returning the model's Run that the kernel followed (for the interaction
+    families it contains). Without the crutches the model may allow several outcomes
+    (harness/outcomes.py): the comparison is with the one the kernel's steps match, or, when
+    none does, with the one that matches longest."""
     from .oracle import run_live
 
     sc.validate(scenario)
-    viewer = ModelViewer(scenario)
-    run = run_scenario(scenario, PROFILE, trace=False, on_step=viewer)
+    allowed = outcomes(scenario, PROFILE, uncontrolled_batches=not crutches)
     if live is None:
         live = run_live(scenario, timeout=timeout, probe=True, crutches=crutches)
     kernel_seen = kernel_views(live)
+    compared = [_compare_outcome(scenario, outcome, live, kernel_seen) for outcome in allowed]
+    best = max(range(len(compared)), key=lambda i: (compared[i].agree, _agreeing_steps(compared[i]), -i))
+    choices = _steps_with_choices(allowed)
+    return attrs.evolve(compared[best], outcomes=len(allowed), steps_with_choices=choices), allowed[best].run
+
+
+def _agreeing_steps(comparison: Comparison) -> int:
+    """Steps that agree before the first that does not."""
+    count = 0
+    for step in comparison.steps:
+        if not step.agree:
+            break
+        count += 1
+    return count
+
+
+def _steps_with_choices(allowed: list[Outcome]) -> tuple[int, ...]:
+    """Ops after which the allowed outcomes do not all show the same (observation, full view)."""
+    if len(allowed) < 2:
+        return ()
+    first = allowed[0]
+    ops = range(len(first.run.scenario.ops))
+    seen = [({s.op: s for s in o.run.observations}, o.views) for o in allowed]
+    return tuple(op for op in ops if any((obs.get(op), views.get(op)) != (seen[0][0].get(op), seen[0][1].get(op))
+                                         for obs, views in seen[1:]))
+
+
+def _compare_outcome(scenario: sc.Scenario, outcome: Outcome, live: LiveRun,
+                     kernel_seen: dict[int, StepView]) -> Comparison:
+    run, views = outcome.run, outcome.views
     model_error = None
     if run.livelock is not None:
         model_error = f"livelock: {run.livelock}"
@@ -236,7 +275,7 @@ def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | 
     steps: list[StepComparison] = []
     model_initial = StepObservation(LAYOUT, None, model_layout_observation(scenario))
     kernel_initial = StepObservation(LAYOUT, None, live.initial) if live.initial or not live.error else None
-    steps.append(_step(LAYOUT, "layout", "layout", model_initial, kernel_initial, viewer.views.get(LAYOUT),
+    steps.append(_step(LAYOUT, "layout", "layout", model_initial, kernel_initial, views.get(LAYOUT),
                        kernel_seen.get(LAYOUT)))
     model_steps = {s.op: s for s in run.observations}
     kernel_steps = {s.op: s for s in live.steps}
@@ -244,11 +283,10 @@ def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | 
         m, k = model_steps.get(index), kernel_steps.get(index)
         if m is None and k is None:
             break
-        steps.append(_step(index, entry_point(op), describe_op(op), m, k, viewer.views.get(index),
-                           kernel_seen.get(index)))
+        steps.append(_step(index, entry_point(op), describe_op(op), m, k, views.get(index), kernel_seen.get(index)))
         if m is None or k is None:
             break
-    return Comparison(scenario, tuple(steps), model_error, live.error), run
+    return Comparison(scenario, tuple(steps), model_error, live.error)
 
 
 # -- the search -------------------------------------------------------------------------------
@@ -293,6 +331,11 @@ class ConformReport:
     families: dict[str, int] = attrs.field(factory=dict)
     #: the oracle ran on one CPU and drained LRU batches before every op
     crutches: bool = True
+    #: ops compared (layout excluded), and those after which the model allowed more than one outcome
+    ops_compared: int = 0
+    ops_with_choices: int = 0
+    #: examples for which the model allowed more than one outcome
+    examples_with_choices: int = 0
 
     @property
     def ok(self) -> bool:
@@ -304,6 +347,9 @@ class ConformReport:
             "profile": PROFILE,
             "kernel": self.kernel,
             "crutches": self.crutches,
+            "ops_compared": self.ops_compared,
+            "ops_with_choices": self.ops_with_choices,
+            "examples_with_choices": self.examples_with_choices,
             "examples": self.examples,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
@@ -345,6 +391,7 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
     by_field: dict[str, Tally] = {name: Tally() for name in FIELDS}
     state: dict[str, Any] = {"count": 0, "counting": True, "last": None}
     found: Counter[str] = Counter(dict.fromkeys(FAMILIES, 0))
+    choices: Counter[str] = Counter()
     started = time.perf_counter()
 
     def check(scenario: sc.Scenario) -> None:
@@ -357,6 +404,9 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
             state["count"] += 1
             _tally(comparison, by_entry, by_field)
             found.update(families(run))
+            choices["ops"] += sum(1 for step in comparison.steps if step.op != LAYOUT)
+            choices["with"] += len(comparison.steps_with_choices)
+            choices["examples"] += comparison.outcomes > 1
         if not comparison.agree:
             state["counting"] = False
             state["last"] = scenario
@@ -370,7 +420,8 @@ def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.
             flaky = flaky or f"the mismatch did not reproduce: {describe_scenario(state['last'])}"
             mismatch = None
     return ConformReport(examples, seed, time.perf_counter() - started, os.uname().release, mismatch,
-                         state["count"], by_entry, by_field, flaky, dict(found), crutches)
+                         state["count"], by_entry, by_field, flaky, dict(found), crutches, choices["ops"],
+                         choices["with"], choices["examples"])
 
 
 def describe_scenario(scenario: sc.Scenario) -> str:
@@ -489,6 +540,11 @@ def render_report(report: ConformReport) -> RenderableType:
                 f"{' before the mismatch' if report.mismatch else ''}, {report.seconds:.1f} s"
                 f"{'' if report.seed is None else f', seed {report.seed}'}")
     parts: list[RenderableType] = [head]
+    if not report.crutches:
+        share = report.ops_with_choices / report.ops_compared if report.ops_compared else 0.0
+        parts.append(Text(f"the model allowed more than one outcome after {report.ops_with_choices} of "
+                          f"{report.ops_compared} ops ({share:.2%}), in {report.examples_with_choices} example(s): "
+                          "agreement there is the kernel's outcome being one of them"))
     entries = dict(sorted(report.by_entry.items(), key=lambda kv: (kv[0] not in sc.CALLER_APIS, kv[0])))
     parts.append(_tally_table("agreement per entry point (steps)", "entry point", entries))
     parts.append(_tally_table("agreement per field (result, processes, vmpin: per step and process; others: per "

@@ -178,16 +178,20 @@ StepHook = Callable[["Kernel", int, "Snapshot | None"], None]
 
 
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
-                 trace: bool = True, final_state: bool = False, on_step: StepHook | None = None) -> Run:
+                 trace: bool = True, final_state: bool = False, on_step: StepHook | None = None,
+                 configure: Callable[[Kernel], None] | None = None) -> Run:
     """Run `scenario`; with `final_state`, also fingerprint the machine after the last op and
     before anything held is released (harness/state.py), for the explorer's de-duplication.
-    `on_step` looks at the machine after the layout and after every op (conform's full view)."""
+    `on_step` looks at the machine after the layout and after every op (conform's full view);
+    `configure` sets the machine up before anything runs (harness/outcomes.py's choices)."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     k = Kernel(profile=profile)
     if budget != "default":
         k.budget = Budget(budget)  # type: ignore[arg-type]
     k.trace.enabled = trace
+    if configure is not None:
+        configure(k)
     mm0 = MM(pid=0)
     k.mms[0] = mm0
     livelock: Livelock | None = None

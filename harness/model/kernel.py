@@ -39,6 +39,15 @@ class Kernel:
     migration_failures: int = 0
     #: (mm, addr) of folios a racing compaction/migration isolates at the next long-term check
     racing_isolations: list[tuple[MM, int]] = attrs.field(factory=list)
+    #: the per-CPU folio batches are nobody's to control (the live oracle without its crutches:
+    #: any CPU, no drain before each op), so a decision that counts references may meet one
+    #: more, held by another CPU's batch; such a decision is a choice point (choose()). Off,
+    #: the model sees the state right after a drain on the CPU that decides (deterministic).
+    uncontrolled_batches: bool = False
+    #: the outcomes to take at the choice points met, in order (0 beyond its end)
+    script: list[int] = attrs.field(factory=list)
+    #: the number of outcomes of each choice point met so far (harness/outcomes.py walks them)
+    met: list[int] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
@@ -47,6 +56,14 @@ class Kernel:
         """WARN_ON_ONCE(): log and carry on. `guard`: an overflow guard refusing a count (see Warn)."""
         self.warnings.append(Warn(where, message, guard))
         self.trace("warn", f"WARN in {where}: {message}")
+
+    def choose(self, where: str, outcomes: int) -> int:
+        """A decision the kernel takes on state no scenario controls: which of `outcomes`
+        happens here (0 is the one the deterministic model takes)."""
+        pick = self.script[len(self.met)] if len(self.met) < len(self.script) else 0
+        self.met.append(outcomes)
+        self.trace("choice", f"{where}: outcome {pick + 1} of {outcomes}")
+        return pick
 
     def new_token(self) -> int:
         token = self.next_token
