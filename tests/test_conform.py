@@ -205,3 +205,15 @@ def test_a_short_conform_run_compares_every_field_and_counts_families() -> None:
         assert report.by_field[name].agree > 0 and report.by_field[name].disagree == 0, name
     assert set(report.families) == set(FAMILIES) and report.families["pin_held_across_fork"] > 0
     assert report.to_json()["families"]["pin_held_across_fork"]["share"] > 0
+
+
+def test_without_the_crutches_the_kernel_takes_one_of_the_outcomes_the_model_allows() -> None:
+    """Fork, child exit, two /proc/self/mem reads (FOLL_TOUCH queues the page in an activate
+    batch), write: on any CPU, with no drain before the write, the kernel may copy."""
+    scenario = Scenario((Vma(0, 1, faulted="w"),), (Fork(), Exit(1), Gup("proc_mem_read", 0, 1),
+                                                    Gup("proc_mem_read", 0, 1), CpuWrite(0)))
+    free = compare(scenario, crutches=False)
+    assert free.agree, free.first_mismatch
+    assert free.outcomes == 2 and free.steps_with_choices == (4,)
+    held = compare(scenario, crutches=True)
+    assert held.agree and held.outcomes == 1 and held.steps[-1].kernel.pages[0].identity == "same"  # type: ignore[union-attr]

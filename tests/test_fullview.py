@@ -25,6 +25,7 @@ from harness.interactions import HOLDERS, conform_scenarios, interaction_scenari
 from harness.observe import PageObservation
 from harness.oracle import DmaCheck, LiveRun
 from harness.oracle.probe import LAYOUT_TAG, Probe, tag
+from harness.outcomes import outcomes
 from harness.run import run_scenario
 from harness.stats import collect
 from strategies.drivable import not_drivable
@@ -170,3 +171,25 @@ def _shares() -> dict[str, float]:
     if not _SHARES:
         _SHARES.update(collect("mainline", 300, seed=0, strategy=conform_scenarios())["families"])
     return _SHARES
+
+
+# ---- outcomes the model allows where the batches are nobody's -----------------------------------
+
+#: the issue's scenario: fork, child exit, two /proc/self/mem reads, write
+SHARED_THEN_ALONE = (sc.Fork(), sc.Exit(1), sc.Gup("proc_mem_read", 0, 1), sc.Gup("proc_mem_read", 0, 1),
+                     sc.CpuWrite(0))
+
+
+def test_a_reuse_that_counts_references_may_meet_another_cpus_batch() -> None:
+    scenario = sc.validate(sc.Scenario((W,), SHARED_THEN_ALONE))
+    assert len(outcomes(scenario, "mainline", uncontrolled_batches=False)) == 1
+    allowed = outcomes(scenario, "mainline", uncontrolled_batches=True)
+    assert [o.script for o in allowed] == [(), (1,)]
+    assert [o.run.observations[4].pages[0].identity for o in allowed] == ["same", "replaced"]
+    assert [o.views[4].processes[0].contents for o in allowed] == [("op 4",), ("op 4",)]
+
+
+def test_an_exclusive_page_is_reused_whatever_the_batches_hold() -> None:
+    """PageAnonExclusive reuses before any reference is counted: no choice point."""
+    scenario = sc.validate(sc.Scenario((W,), (sc.Gup("proc_mem_read", 0, 1), sc.CpuWrite(0))))
+    assert len(outcomes(scenario, "mainline", uncontrolled_batches=True)) == 1
