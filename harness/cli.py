@@ -96,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compare these regression files' scenarios instead of searching (repeatable)")
     conform.add_argument("--no-save", action="store_true", help="do not write a mismatch to regressions/pending")
     conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
-    conform.add_argument("--no-crutches", dest="crutches", action="store_false",
-                         help="let the scenario run on any CPU, without draining LRU batches before each op")
+    conform.add_argument("--crutches", action="store_true",
+                         help="run the scenario on one CPU and drain its LRU batches before each op (the model "
+                              "then allows one outcome per step)")
     conform.add_argument("--json", action="store_true")
     _add_quiet(conform)
 

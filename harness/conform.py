@@ -215,7 +215,7 @@ def _step(op: int, entry: str, description: str, m: StepObservation | None, k: S
 
 
 def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None,
-            crutches: bool = True) -> Comparison:
+            crutches: bool = False) -> Comparison:
     """Run `scenario` on the model (the running release's profile) and on the live kernel;
     compare every step. `live`: a run of `scenario` on the kernel already made (the live
     hunt's, with probes), instead of a new one."""
@@ -223,7 +223,7 @@ def compare(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None
 
 
 def compare_run(scenario: sc.Scenario, *, timeout: float = 5.0, live: LiveRun | None = None,
-                crutches: bool = True) -> tuple[Comparison, Run]:
+                crutches: bool = False) -> tuple[Comparison, Run]:
     """compare(), also returning the model's Run that the kernel followed (for the interaction
     families it contains). Without the crutches the model may allow several outcomes
     (harness/outcomes.py): the comparison is with the one the kernel's steps match, or, when
@@ -330,7 +330,7 @@ class ConformReport:
     #: interaction family (harness/families.py) -> examples compared whose model run contains it
     families: dict[str, int] = attrs.field(factory=dict)
     #: the oracle ran on one CPU and drained LRU batches before every op
-    crutches: bool = True
+    crutches: bool = False
     #: ops compared (layout excluded), and those after which the model allowed more than one outcome
     ops_compared: int = 0
     ops_with_choices: int = 0
@@ -377,7 +377,7 @@ def _tally(comparison: Comparison, by_entry: dict[str, Tally], by_field: dict[st
 
 
 def conform(examples: int = 200, seed: int | None = None, *, timeout: float = 5.0,
-            progress: ProgressFn | None = None, crutches: bool = True) -> ConformReport:
+            progress: ProgressFn | None = None, crutches: bool = False) -> ConformReport:
     """Search drivable scenarios for one where the model (mainline) and the running kernel
     disagree; shrink it. Agreement counts cover the examples before the first mismatch;
     `progress` hears of each example (no total once shrinking)."""

@@ -38,7 +38,7 @@ from .server import run_via_executor
 __all__ = ["Availability", "DmaCheck", "LiveRun", "NotDrivable", "Probe", "availability", "run_live"]
 
 
-def run_live(scenario: Scenario, timeout: float = 5.0, *, probe: bool = False, crutches: bool = True) -> LiveRun:
+def run_live(scenario: Scenario, timeout: float = 5.0, *, probe: bool = False, crutches: bool = False) -> LiveRun:
     """Execute `scenario` on the running kernel in a fresh child process (killed after `timeout` s).
     The child is forked by the oracle's executor process (oracle/server.py), never by the caller.
     probe=True adds contents and pinned-vm after each step (LiveRun.probes, oracle/probe.py).

@@ -56,7 +56,7 @@ def _dead_result(op: object) -> int | None:
 
 
 def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False,
-               crutches: bool = True) -> None:
+               crutches: bool = False) -> None:
     """Process 0: set up, run every op, observe after each; never returns normally.
     `crutches`: confine the scenario to one CPU and drain its LRU batches before every op."""
 
@@ -66,12 +66,12 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
             data = data[os.write(out, data):]
 
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)  # orphaned grandchildren come back here to be reaped
-    # One CPU for the scenario and every process it forks: a new page waits in the per-CPU
+    # The crutches: one CPU for the scenario and every process it forks: a new page waits in the per-CPU
     # LRU batch of the CPU that faulted it, and do_wp_page()'s reuse check drains only the
     # local batch (wp_can_reuse_anon_folio()), so on several CPUs whether a write reuses or
     # copies a page depends on scheduling. On one CPU it is deterministic, as the model has it.
-    # Without the crutches, the scheduler decides, and so do the batches: the model answers
-    # with the outcomes either way allows where it knows the batches matter.
+    # Without the crutches (the default), the scheduler decides, and so do the batches: the
+    # model answers with every outcome it allows where the batches matter (harness/outcomes.py).
     if crutches:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     ex = Executor(scenario, block_dir, probing)
@@ -173,7 +173,7 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
 
 
 def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
-                 crutches: bool = True) -> LiveRun:
+                 crutches: bool = False) -> LiveRun:
     """Fork, run the scenario in the child, collect its JSON lines; SIGKILL it on overrun."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()

@@ -86,7 +86,7 @@ class Executor:
             self.answers = None
 
     def run(self, scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
-            crutches: bool = True) -> LiveRun:
+            crutches: bool = False) -> LiveRun:
         if self.pid is None:
             self.stop()
             self.start()
@@ -111,7 +111,7 @@ atexit.register(_EXECUTOR.stop)
 
 
 def run_via_executor(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
-                     crutches: bool = True) -> LiveRun:
+                     crutches: bool = False) -> LiveRun:
     return _EXECUTOR.run(scenario, timeout, block_dir, probing, crutches)
 
 
