@@ -19,9 +19,10 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-from strategies.drivable import MAX_OPS, drivable_gup, drivable_layouts, drivable_other, drivable_scenarios
+from strategies.drivable import MAX_OPS, drivable_gup, drivable_other, drivable_scenarios
 
 from . import scenario as sc
+from .live.strategy import writable_stage
 
 #: callers whose pages stay held after the call (a pin, a pipe's references)
 HOLDERS = ("io_uring_register_buffers", "vmsplice")
@@ -66,13 +67,8 @@ class _Story:
 @st.composite
 def interaction_scenarios(draw: st.DrawFn, max_ops: int = MAX_OPS) -> sc.Scenario:
     """A story of GUP meeting fork, exit, zaps or other holds on a writable stage, then more ops."""
-    layout = list(draw(drivable_layouts()))
-    target = draw(st.integers(0, len(layout) - 1))
-    layout[target] = attrs.evolve(layout[target], prot="rw")
-    stage = layout[target]
-    start = draw(st.integers(stage.start, stage.end - 1))
-    pages = draw(st.integers(1, stage.end - start))
-    story = _Story(tuple(layout))
+    layout, start, pages = draw(writable_stage())
+    story = _Story(layout)
 
     def hold(process: int = 0) -> sc.Gup:
         return sc.Gup(draw(st.sampled_from(HOLDERS)), start, pages, process=process)
