@@ -491,6 +491,10 @@ def render_comparison(comparison: Comparison) -> RenderableType:
                               style="red"))
         if len(beyond) > 20:
             parts.append(Text(f"  ... and {len(beyond) - 20} more (--json shows them all)", style="dim"))
+    if comparison.outcomes > 1:
+        after = ", ".join(str(op) for op in comparison.steps_with_choices) or "none"
+        parts.append(Text(f"the model allowed {comparison.outcomes} outcomes (differing after op(s) {after}); "
+                          "shown: the one the kernel's steps match longest", style="dim"))
     if comparison.model_error:
         parts.append(Text(f"model stopped: {comparison.model_error}", style="yellow"))
     if comparison.kernel_error:

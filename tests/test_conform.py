@@ -10,6 +10,7 @@ observation. Skipped, with the reason, where the live-kernel oracle cannot run.
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from harness.conform import compare, conform, render_comparison, render_report
 from harness.families import FAMILIES
@@ -215,5 +216,8 @@ def test_without_the_crutches_the_kernel_takes_one_of_the_outcomes_the_model_all
     free = compare(scenario, crutches=False)
     assert free.agree, free.first_mismatch
     assert free.outcomes == 2 and free.steps_with_choices == (4,)
+    console = Console(record=True, width=200)
+    console.print(render_comparison(free))
+    assert "the model allowed 2 outcomes (differing after op(s) 4)" in console.export_text()
     held = compare(scenario, crutches=True)
     assert held.agree and held.outcomes == 1 and held.steps[-1].kernel.pages[0].identity == "same"  # type: ignore[union-attr]
