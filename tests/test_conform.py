@@ -206,6 +206,17 @@ def test_a_short_conform_run_compares_every_field_and_counts_families() -> None:
         assert report.by_field[name].agree > 0 and report.by_field[name].disagree == 0, name
     assert set(report.families) == set(FAMILIES) and report.families["pin_held_across_fork"] > 0
     assert report.to_json()["families"]["pin_held_across_fork"]["share"] > 0
+    assert not report.crutches and report.ops_compared >= 30
+
+
+def test_conform_crutches_are_an_option_the_report_names(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from harness.cli import main
+
+    assert main(["conform", "--examples", "5", "--seed", "2", "--crutches", "--no-save", "--json", "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["crutches"] is True and data["ops_with_choices"] == 0 and data["profile"]
 
 
 def test_without_the_crutches_the_kernel_takes_one_of_the_outcomes_the_model_allows() -> None:
@@ -215,7 +226,7 @@ def test_without_the_crutches_the_kernel_takes_one_of_the_outcomes_the_model_all
                                                     Gup("proc_mem_read", 0, 1), CpuWrite(0)))
     free = compare(scenario, crutches=False)
     assert free.agree, free.first_mismatch
-    assert free.outcomes == 2 and free.steps_with_choices == (4,)
+    assert free.outcomes == 2 and free.steps_with_choices == (4,) and free.to_json()["outcome"] == free.outcome
     console = Console(record=True, width=200)
     console.print(render_comparison(free))
     assert "the model allowed 2 outcomes (differing after op(s) 4)" in console.export_text()
