@@ -23,7 +23,7 @@ Choices a model comparison must know about:
   drop the pins) so process 0 can still be observed.
 - Holes between VMAs and the guard page after the area are truly unmapped.
 - Ops of process k > 0 run in that process (it serves op numbers over a pipe);
-  observations are always of process 0.
+  step observations are of process 0; probes (probe=True) look at every live process.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 An Executor lives in one process of the scenario. Process 0 is the forked child of the
 test run; every Fork op forks the process that executes it, and the new process serves
 the ops addressed to it over a pipe (it holds a copy of the scenario and of the
-executor, so only op numbers travel). Only process 0 is observed.
+executor, so only op numbers travel). Steps observe process 0; a probe asks every live
+process to look at itself (look()).
 """
 
 from __future__ import annotations
