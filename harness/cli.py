@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compare these regression files' scenarios instead of searching (repeatable)")
     conform.add_argument("--no-save", action="store_true", help="do not write a mismatch to regressions/pending")
     conform.add_argument("--root", default=".", help="project root holding regressions/ (default: .)")
+    conform.add_argument("--crutches", action="store_true",
+                         help="run the scenario on one CPU and drain its LRU batches before each op (the model "
+                              "then allows one outcome per step)")
     conform.add_argument("--json", action="store_true")
     _add_quiet(conform)
 
@@ -552,7 +555,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
 
 def cmd_conform(args: argparse.Namespace) -> int:
-    from .conform import compare, conform, render_comparison, render_report
+    from .conform import PROFILE, compare, conform, render_comparison, render_report
     from .oracle import availability
     from .regression import load, save_counterexample
 
@@ -569,7 +572,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
         failed = False
         out = []
         for path, reg in regs:
-            comparison = compare(reg.scenario)  # one file is quick: no progress
+            comparison = compare(reg.scenario, crutches=args.crutches)  # one file is quick: no progress
             failed |= not comparison.agree
             out.append({"file": path, **comparison.to_json()})
             if not args.json:
@@ -578,10 +581,10 @@ def cmd_conform(args: argparse.Namespace) -> int:
             print(json.dumps(out, indent=2))
         return 1 if failed else 0
     with shown("conform", args.quiet) as progress:
-        result = conform(args.examples, args.seed, progress=progress)
+        result = conform(args.examples, args.seed, progress=progress, crutches=args.crutches)
     saved = None
     if result.mismatch is not None and not args.no_save:
-        saved = save_counterexample(args.root, result.mismatch.scenario, "mainline",
+        saved = save_counterexample(args.root, result.mismatch.scenario, PROFILE,
                                     {"conform": result.mismatch.first_mismatch or "model and kernel disagree"},
                                     "gupharness conform", live=True)
     if args.json:

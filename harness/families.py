@@ -139,6 +139,31 @@ def exit_sharing_held_page(s: Step) -> bool:
     return any(pid == s.op.process and pfn in held and s.shared(pid, addr) for (pid, addr), pfn in s.maps().items())
 
 
+def child_exit_while_sharing(s: Step) -> bool:
+    """A forked process exits while a page it maps is mapped by another process too."""
+    if not isinstance(s.op, sc.Exit) or s.op.process == 0:
+        return False
+    return any(pid == s.op.process and s.shared(pid, addr) for (pid, addr) in s.maps())
+
+
+def _holding_call(s: Step) -> bool:
+    return isinstance(s.op, sc.Gup) and CALLERS[s.op.api].holds and (s.result.result or 0) > 0
+
+
+def repin_of_held_page(s: Step) -> bool:
+    """A call that keeps what it takes gets a page an earlier call still holds."""
+    held = {h.pfn for h in s.held()}
+    return _holding_call(s) and any(g.pfn in held for g in s.result.grabbed)
+
+
+def many_holds_of_one_page(s: Step) -> bool:
+    """A call that keeps what it takes leaves a page held three times or more (calls, repetitions)."""
+    if not _holding_call(s):
+        return False
+    assert isinstance(s.op, sc.Gup)
+    return any(sum(h.pfn == g.pfn for h in s.held()) + s.op.repeat >= 3 for g in s.result.grabbed)
+
+
 def zap_racing_with_gup(s: Step) -> bool:
     """A MADV_DONTNEED or munmap at GUP's retry point, inside the call's range."""
     return isinstance(s.op, sc.Gup) and any(
@@ -165,6 +190,10 @@ FAMILIES: dict[str, tuple[str, Callable[[Step], bool]]] = {
     "exit_sharing_held_page": ("exit of a process mapping a held page another process maps too",
                                exit_sharing_held_page),
     "zap_racing_with_gup": ("MADV_DONTNEED/munmap at GUP's retry point in the call's range", zap_racing_with_gup),
+    "child_exit_while_sharing": ("a forked process exits while another process maps a page it maps",
+                                 child_exit_while_sharing),
+    "repin_of_held_page": ("a holding call gets a page an earlier call still holds", repin_of_held_page),
+    "many_holds_of_one_page": ("a holding call leaves a page held three or more times", many_holds_of_one_page),
 }
 
 

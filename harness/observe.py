@@ -46,3 +46,12 @@ class StepObservation:
     #: the call's result: page count or -errno; None for operations without one
     result: int | None
     pages: tuple[PageObservation, ...]
+
+
+def encode_pages(pages: tuple[PageObservation, ...]) -> list[list]:
+    """Observations as JSON rows (the oracle's child and executor send them over pipes)."""
+    return [[p.present, p.zero, p.anon, p.mapped_once, p.identity] for p in pages]
+
+
+def decode_pages(rows: list[list]) -> tuple[PageObservation, ...]:
+    return tuple(PageObservation(present=a, zero=b, anon=c, mapped_once=d, identity=e) for a, b, c, d, e in rows)

@@ -9,7 +9,7 @@ same way and is recorded as the run's `bug`; WARN splats are kept in `warnings`.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import attrs
 
@@ -175,16 +175,25 @@ class NotApplicable(Exception):
     """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.6)."""
 
 
+#: called with the machine after the layout (op -1, no snapshot) and after each op (its snapshot)
+StepHook = Callable[["Kernel", int, "Snapshot | None"], None]
+
+
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
-                 trace: bool = True, final_state: bool = False) -> Run:
+                 trace: bool = True, final_state: bool = False, on_step: StepHook | None = None,
+                 configure: Callable[[Kernel], None] | None = None) -> Run:
     """Run `scenario`; with `final_state`, also fingerprint the machine after the last op and
-    before anything held is released (harness/state.py), for the explorer's de-duplication."""
+    before anything held is released (harness/state.py), for the explorer's de-duplication.
+    `on_step` looks at the machine after the layout and after every op (conform's full view);
+    `configure` sets the machine up before anything runs (harness/outcomes.py's choices)."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     k = Kernel(profile=profile)
     if budget != "default":
         k.budget = Budget(budget)  # type: ignore[arg-type]
     k.trace.enabled = trace
+    if configure is not None:
+        configure(k)
     mm0 = MM(pid=0)
     k.mms[0] = mm0
     livelock: Livelock | None = None
@@ -201,6 +210,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     executor = _Executor(k, scenario)
     observations: list[StepObservation] = []
     _, previous = observe(k, scenario.span, None)
+    if on_step is not None and livelock is None and bug is None:
+        on_step(k, -1, None)
     not_applicable: str | None = None
     snapshots: list[Snapshot] = []
     for index, op in enumerate(scenario.ops if livelock is None and bug is None else ()):
@@ -224,6 +235,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             break
         result.events = (start, len(k.trace.events))
         snapshots.append(executor.snapshot(index))
+        if on_step is not None:
+            on_step(k, index, snapshots[-1])
         now, previous = observe(k, scenario.span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
@@ -706,11 +719,12 @@ def _names(flags: FOLL) -> str:
     return foll_names(flags)
 
 
-def observe(k: Kernel, span: int, previous: dict[int, int] | None
+def observe(k: Kernel, span: int, previous: dict[int, int] | None, process: int = 0
             ) -> tuple[tuple[PageObservation, ...], dict[int, int]]:
-    """What /proc/self/pagemap and /proc/kpageflags would show for process 0's test area,
-    and the PFN at each present address (to judge identity at the next observation)."""
-    mm = k.mms[0]
+    """What /proc/self/pagemap and /proc/kpageflags would show for a process's test area
+    (process 0's unless told), and the PFN at each present address (to judge identity at the
+    next observation)."""
+    mm = k.mms[process]
     pages = []
     pfns: dict[int, int] = {}
     for addr in range(span):

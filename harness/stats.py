@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.strategies import SearchStrategy
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -23,11 +24,15 @@ from .model.kernels import Profile, get_profile
 from .run import run_scenario
 
 
-def collect(profile: Profile | str, examples: int, seed: int = 0) -> dict[str, Any]:
-    """Generate `examples` scenarios for `profile` and count families and API x flag mixes."""
+def collect(profile: Profile | str, examples: int, seed: int = 0,
+            strategy: SearchStrategy[sc.Scenario] | None = None) -> dict[str, Any]:
+    """Generate `examples` scenarios for `profile` (with the search's strategy for it, or
+    `strategy`, e.g. conform's) and count families and API x flag mixes."""
     from strategies import for_profile, scenarios
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    if strategy is None:
+        strategy = scenarios(**for_profile(profile))
     family_counts = dict.fromkeys(FAMILIES, 0)
     call_counts: dict[tuple[str, str], int] = {}
     state = {"n": 0, "ops": 0, "run_s": 0.0}
@@ -44,7 +49,7 @@ def collect(profile: Profile | str, examples: int, seed: int = 0) -> dict[str, A
             call_counts[key] = call_counts.get(key, 0) + 1
 
     test = settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck))(given(scenarios(**for_profile(profile)))(record))
+                    suppress_health_check=list(HealthCheck))(given(strategy)(record))
     started = time.perf_counter()
     hypothesis_seed(seed)(test)()
     seconds = time.perf_counter() - started

@@ -10,12 +10,14 @@ observation. Skipped, with the reason, where the live-kernel oracle cannot run.
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from harness.conform import compare, conform, render_comparison, render_report
+from harness.families import FAMILIES
 from harness.observe import StepObservation
 from harness.oracle import availability, run_live
 from harness.run import Run, run_scenario
-from harness.scenario import CpuWrite, DmaRead, Fork, Gup, Release, Scenario, Vma
+from harness.scenario import CpuWrite, DmaRead, Exit, Fork, Gup, Release, Scenario, Vma
 
 AVAILABLE = availability()
 pytestmark = [pytest.mark.live, pytest.mark.skipif(not AVAILABLE.ok, reason=f"live-kernel oracle: {AVAILABLE.reason}")]
@@ -164,3 +166,69 @@ def test_io_uring_longterm_pin_of_private_ext4_file_pins_an_anon_copy() -> None:
         assert side[0].result == 1
         page = side[0].pages[0]
         assert (page.identity, page.anon, page.mapped_once) == ("replaced", True, True)
+
+
+# ---- the full view: every process, contents, map counts, VmPin, devices ------------------------
+
+def test_every_live_process_is_observed_and_agrees() -> None:
+    comparison = compare(Scenario((Vma(0, 1, faulted="w"),), (pin(0), Fork(), CpuWrite(0, 1), DmaRead(0, 0))))
+    assert comparison.agree, comparison.first_mismatch
+    after_fork, after_write, after_read = (s.kernel_view for s in comparison.steps[2:])
+    assert after_fork is not None and after_write is not None and after_read is not None
+    assert sorted(after_fork.processes) == [0, 1]
+    assert after_fork.processes[0].mapcounts == after_fork.processes[1].mapcounts == (1,)  # the pinned page was copied
+    assert (after_fork.processes[0].vmpin, after_fork.processes[1].vmpin) == (4, 0)
+    assert after_write.processes[1].contents == ("op 2",) and after_write.processes[0].contents == ("layout",)
+    assert [(d.kind, d.coherent, d.seen) for d in after_read.dma] == [("dma_read", True, "layout")]
+    assert comparison.steps[4].compared["dma seen"] == 1
+
+
+def test_a_grandchild_outlives_its_parent() -> None:
+    comparison = compare(Scenario((Vma(0, 1, faulted="w"),), (Fork(), Fork(1), Exit(1), CpuWrite(0, 2))))
+    assert comparison.agree, comparison.first_mismatch
+    last = comparison.steps[-1].kernel_view
+    assert last is not None and sorted(last.processes) == [0, 2] and last.processes[2].contents == ("op 3",)
+
+
+def test_a_read_only_vma_split_off_a_written_neighbour_has_its_zero_page_copied_at_fork() -> None:
+    """The layout's protections come after every VMA is mapped and faulted: the two VMAs merged
+    first, so the read-only one shares the written one's anon_vma and vma_needs_copy() holds."""
+    comparison = compare(Scenario((Vma(0, 1, prot="r", faulted="r"), Vma(1, 1, faulted="w")), (Fork(),)))
+    assert comparison.agree, comparison.first_mismatch
+    child = comparison.steps[-1].kernel_view.processes[1]  # type: ignore[union-attr]
+    assert child.pages[0].present and child.pages[0].zero
+
+
+def test_a_short_conform_run_compares_every_field_and_counts_families() -> None:
+    report = conform(30, seed=3)
+    assert report.ok, report.mismatch.first_mismatch if report.mismatch else report.flaky
+    for name in ("processes", "process pages", "mapcount", "contents", "vmpin", "file contents"):
+        assert report.by_field[name].agree > 0 and report.by_field[name].disagree == 0, name
+    assert set(report.families) == set(FAMILIES) and report.families["pin_held_across_fork"] > 0
+    assert report.to_json()["families"]["pin_held_across_fork"]["share"] > 0
+    assert not report.crutches and report.ops_compared >= 30
+
+
+def test_conform_crutches_are_an_option_the_report_names(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from harness.cli import main
+
+    assert main(["conform", "--examples", "5", "--seed", "2", "--crutches", "--no-save", "--json", "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["crutches"] is True and data["ops_with_choices"] == 0 and data["profile"]
+
+
+def test_without_the_crutches_the_kernel_takes_one_of_the_outcomes_the_model_allows() -> None:
+    """Fork, child exit, two /proc/self/mem reads (FOLL_TOUCH queues the page in an activate
+    batch), write: on any CPU, with no drain before the write, the kernel may copy."""
+    scenario = Scenario((Vma(0, 1, faulted="w"),), (Fork(), Exit(1), Gup("proc_mem_read", 0, 1),
+                                                    Gup("proc_mem_read", 0, 1), CpuWrite(0)))
+    free = compare(scenario, crutches=False)
+    assert free.agree, free.first_mismatch
+    assert free.outcomes == 2 and free.steps_with_choices == (4,) and free.to_json()["outcome"] == free.outcome
+    console = Console(record=True, width=200)
+    console.print(render_comparison(free))
+    assert "the model allowed 2 outcomes (differing after op(s) 4)" in console.export_text()
+    held = compare(scenario, crutches=True)
+    assert held.agree and held.outcomes == 1 and held.steps[-1].kernel.pages[0].identity == "same"  # type: ignore[union-attr]

@@ -46,6 +46,9 @@ CASES: dict[str, tuple[tuple[sc.Op, ...], tuple[sc.Op, ...], str]] = {
                                (sc.Fork(), sc.Exit(1)), "v4.9"),
     "zap_racing_with_gup": ((sc.Gup("get_user_pages", 0, 1, interleave=(sc.MadvDontneed(0, 1),)),),
                             (sc.Gup("get_user_pages", 0, 1, interleave=(sc.CpuWrite(0),)),), "mainline"),
+    "child_exit_while_sharing": ((sc.Fork(), sc.Exit(1)), (sc.Fork(), sc.CpuWrite(0, 1), sc.Exit(1)), "mainline"),
+    "repin_of_held_page": ((RW_PIN, RW_PIN), (RW_PIN, sc.Release(0), RW_PIN), "mainline"),
+    "many_holds_of_one_page": ((GET, GET, GET), (GET, sc.Release(0), GET, GET), "mainline"),
 }
 #: families whose case needs another layout than W: a read-faulted page of a private file mapping
 LAYOUTS = {"write_to_ro_pinned_other": sc.Vma(0, 1, share="private", backing="file", faulted="r")}

@@ -204,8 +204,14 @@ def _setup(scenario: sc.Scenario, needs: set[str]) -> str:
             fd = f"block_file({vma.pages})"
         else:
             fd = "-1"
-        lines.append(f"\tmap_vma({vma.start}, {vma.pages}, {PROT_C[vma.prot]}, {int(vma.share == 'shared')}, {fd}, "
+        lines.append(f"\tmap_vma({vma.start}, {vma.pages}, {int(vma.share == 'shared')}, {fd}, "
                      f"{c_string(vma.faulted)});")
+    if any(vma.prot != "rw" for vma in layout):
+        lines.append("\t/* protections once every VMA is mapped and faulted (neighbours merge first, as in the model) */")
+    for vma in layout:
+        if vma.prot != "rw":
+            lines.append(f"\tif (mprotect(ADDR({vma.start}), {vma.pages} * PAGE, {PROT_C[vma.prot]}))\n"
+                         "\t\tfail(\"mprotect a VMA of the layout\");")
     lines.append("\t/* only now unmap the holes and the guard page: GUP there meets no VMA at all */")
     edge = 0
     for vma in layout:

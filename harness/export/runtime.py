@@ -314,8 +314,8 @@ static char *reserve_area(void)
 	return (char *)aligned;
 }
 
-/* Map one VMA over the reservation, fault its pages as the layout says, then protect it. */
-static void map_vma(long start, long pages, int prot, int shared, int fd, const char *faulted)
+/* Map one VMA over the reservation read-write and fault its pages as the layout says. */
+static void map_vma(long start, long pages, int shared, int fd, const char *faulted)
 {
 	char *addr = ADDR(start), *got;
 
@@ -331,8 +331,6 @@ static void map_vma(long start, long pages, int prot, int shared, int fd, const 
 		else if (faulted[j] == 'w')
 			*(volatile char *)(addr + j * PAGE) = next_byte();
 	}
-	if (prot != (PROT_READ | PROT_WRITE) && mprotect(addr, pages * PAGE, prot))
-		fail("mprotect a VMA of the layout");
 }
 
 /* Unmap what no VMA covers (holes, and the guard page after the area) */

@@ -22,14 +22,22 @@ PIN_API = "io_uring_register_buffers"
 
 
 @st.composite
-def device_scenarios(draw: st.DrawFn, max_ops: int = MAX_OPS) -> sc.Scenario:
-    """A writable VMA pinned by io_uring first, then device accesses through held pins among other ops."""
+def writable_stage(draw: st.DrawFn) -> tuple[tuple[sc.Vma, ...], int, int]:
+    """A drivable layout with one VMA made writable, and a range (start, pages) inside it."""
     layout = list(draw(drivable_layouts()))
     target = draw(st.integers(0, len(layout) - 1))
     layout[target] = attrs.evolve(layout[target], prot="rw")
     vma = layout[target]
     start = draw(st.integers(vma.start, vma.end - 1))
-    pinned = sc.Gup(PIN_API, start, draw(st.integers(1, vma.end - start)))
+    return tuple(layout), start, draw(st.integers(1, vma.end - start))
+
+
+@st.composite
+def device_scenarios(draw: st.DrawFn, max_ops: int = MAX_OPS) -> sc.Scenario:
+    """A writable VMA pinned by io_uring first, then device accesses through held pins among other ops."""
+    stage, start, pages = draw(writable_stage())
+    layout = list(stage)
+    pinned = sc.Gup(PIN_API, start, pages)
     ops: list[sc.Op] = [pinned]
     held: dict[int, sc.Gup] = {0: pinned}
     processes = 1

@@ -173,6 +173,13 @@ def wp_can_reuse_anon_folio(k: Kernel, folio: Folio) -> bool:
             folio.in_lru_batch = False
             folio.lru = True
             k.mem.put(folio)
+        if folio.refcount == 1 and k.uncontrolled_batches:
+            # lru_add_drain() empties only this CPU's batches ("We cannot easily detect+handle
+            # references from remote LRU caches", mm/memory.c, v6.18): the LRU-add batch of the CPU
+            # that faulted the page in, or an activate batch a FOLL_TOUCH lookup queued it in, may
+            # be another CPU's and still hold a reference. Which CPU ran what is not the
+            # scenario's: both reuse and copy are the kernel's to pick.
+            return k.choose("wp_can_reuse_anon_folio: another CPU's folio batch holds a reference", 2) == 0
         return folio.refcount == 1
     # Before v5.9, reuse_swap_page(): reuse when mapped once, however many references exist
     # (so a GUP reference does not stop reuse: CVE-2020-29374's other direction).

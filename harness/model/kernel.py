@@ -43,6 +43,15 @@ class Kernel:
     failslab: bool = False
     #: slab allocations that failed so far (a statistic for properties, like migration_failures)
     alloc_failures: int = 0
+    #: the per-CPU folio batches are nobody's to control (the live oracle without its crutches:
+    #: any CPU, no drain before each op), so a decision that counts references may meet one
+    #: more, held by another CPU's batch; such a decision is a choice point (choose()). Off,
+    #: the model sees the state right after a drain on the CPU that decides (deterministic).
+    uncontrolled_batches: bool = False
+    #: the outcomes to take at the choice points met, in order (0 beyond its end)
+    script: list[int] = attrs.field(factory=list)
+    #: the number of outcomes of each choice point met so far (harness/outcomes.py walks them)
+    met: list[int] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
         return self.profile.has(switch)
@@ -59,6 +68,14 @@ class Kernel:
             self.alloc_failures += 1
             return False
         return True
+
+    def choose(self, where: str, outcomes: int) -> int:
+        """A decision the kernel takes on state no scenario controls: which of `outcomes`
+        happens here (0 is the one the deterministic model takes)."""
+        pick = self.script[len(self.met)] if len(self.met) < len(self.script) else 0
+        self.met.append(outcomes)
+        self.trace("choice", f"{where}: outcome {pick + 1} of {outcomes}")
+        return pick
 
     def new_token(self) -> int:
         token = self.next_token

@@ -23,7 +23,7 @@ Choices a model comparison must know about:
   drop the pins) so process 0 can still be observed.
 - Holes between VMAs and the guard page after the area are truly unmapped.
 - Ops of process k > 0 run in that process (it serves op numbers over a pipe);
-  observations are always of process 0.
+  step observations are of process 0; probes (probe=True) look at every live process.
 """
 
 from __future__ import annotations
@@ -38,11 +38,13 @@ from .server import run_via_executor
 __all__ = ["Availability", "DmaCheck", "LiveRun", "NotDrivable", "Probe", "availability", "run_live"]
 
 
-def run_live(scenario: Scenario, timeout: float = 5.0, *, probe: bool = False) -> LiveRun:
+def run_live(scenario: Scenario, timeout: float = 5.0, *, probe: bool = False, crutches: bool = False) -> LiveRun:
     """Execute `scenario` on the running kernel in a fresh child process (killed after `timeout` s).
     The child is forked by the oracle's executor process (oracle/server.py), never by the caller.
-    probe=True adds contents and pinned-vm after each step (LiveRun.probes, oracle/probe.py)."""
+    probe=True adds contents and pinned-vm after each step (LiveRun.probes, oracle/probe.py).
+    crutches=False lets the scenario's processes run on any CPU and skips the LRU drain before
+    each op (child.py): outcomes that depend on per-CPU LRU batches are then the kernel's to pick."""
     avail = availability()
     if not avail.ok:
         return LiveRun(steps=(), error=f"live kernel unavailable: {avail.reason}")
-    return run_via_executor(scenario, timeout, avail.block_dir, probe)
+    return run_via_executor(scenario, timeout, avail.block_dir, probe, crutches)

@@ -16,11 +16,11 @@ import time
 
 import attrs
 
-from ..observe import PageObservation, StepObservation
+from ..observe import PageObservation, StepObservation, decode_pages, encode_pages
 from ..scenario import DmaRead, DmaWrite, Exit, Fork, Gup, Release, Scenario
 from . import syscalls as sc
 from .execute import DmaCheck, Executor, NotDrivable, wait_exit
-from .probe import KernelLog, Probe, decode_probe, encode_probe, vmpin_kb
+from .probe import KernelLog, Look, Probe, decode_probe, encode_probe, vmpin_kb
 
 
 @attrs.frozen
@@ -36,14 +36,6 @@ class LiveRun:
     #: with probe=True only: contents and pinned-vm after the layout, after each op, and after
     #: the final clean-up (probe.py)
     probes: tuple[Probe, ...] = ()
-
-
-def _encode_pages(pages: tuple[PageObservation, ...]) -> list[list]:
-    return [[p.present, p.zero, p.anon, p.mapped_once, p.identity] for p in pages]
-
-
-def _decode_pages(rows: list[list]) -> tuple[PageObservation, ...]:
-    return tuple(PageObservation(present=a, zero=b, anon=c, mapped_once=d, identity=e) for a, b, c, d, e in rows)
 
 
 def _owner(scenario: Scenario, op: object) -> int:
@@ -63,8 +55,10 @@ def _dead_result(op: object) -> int | None:
     return -14  # EFAULT
 
 
-def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False) -> None:
-    """Process 0: set up, run every op, observe after each; never returns normally."""
+def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: bool = False,
+               crutches: bool = False) -> None:
+    """Process 0: set up, run every op, observe after each; never returns normally.
+    `crutches`: confine the scenario to one CPU and drain its LRU batches before every op."""
 
     def emit(message: dict) -> None:
         data = json.dumps(message).encode() + b"\n"
@@ -72,11 +66,14 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
             data = data[os.write(out, data):]
 
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)  # orphaned grandchildren come back here to be reaped
-    # One CPU for the scenario and every process it forks: a new page waits in the per-CPU
+    # The crutches: one CPU for the scenario and every process it forks: a new page waits in the per-CPU
     # LRU batch of the CPU that faulted it, and do_wp_page()'s reuse check drains only the
     # local batch (wp_can_reuse_anon_folio()), so on several CPUs whether a write reuses or
     # copies a page depends on scheduling. On one CPU it is deterministic, as the model has it.
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    # Without the crutches (the default), the scheduler decides, and so do the batches: the
+    # model answers with every outcome it allows where the batches matter (harness/outcomes.py).
+    if crutches:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     ex = Executor(scenario, block_dir, probing)
     ex.close_on_fork = [out]
     processes: dict[int, tuple[int, int]] = {}  # number -> (pid, pidfd)
@@ -84,27 +81,32 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
     log = KernelLog() if probing else None
 
     def probe(after: int) -> None:
-        """What every live process reads, the page cache, and VmPin (the live hunt only)."""
+        """What every live process shows (reads, page observations, map counts, VmPin), the
+        page cache, and the kernel log (probing runs only: the live hunt, conform)."""
         if not probing:
             return
-        views = {} if 0 in exited else {0: ex.view()}
+        looks = {} if 0 in exited else {0: ex.look()}
         for number, (_pid, pidfd) in processes.items():
             if number not in exited:
-                reply = ex.call(number, "view", pidfd)
-                if "view" in reply:
-                    views[number] = tuple(reply["view"])
+                reply = ex.call(number, "look", pidfd)
+                if "look" in reply:
+                    looks[number] = Look.decode(reply["look"])
         assert log is not None
         pids = [os.getpid(), *(pid for pid, _ in processes.values())]
-        emit({"probe": encode_probe(Probe(after, views, ex.page_cache(), vmpin_kb(), log.splats(pids)))})
+        emit({"probe": encode_probe(Probe(
+            after, {n: look.view for n, look in looks.items()}, ex.page_cache(), vmpin_kb(), log.splats(pids),
+            {n: look.pages for n, look in looks.items()}, {n: look.mapcounts for n, look in looks.items()},
+            {n: look.vmpin for n, look in looks.items()}))})
     try:
         ex.prepare_processes()
         ex.setup()
         pages, pfns = ex.observe(None)
-        emit({"initial": _encode_pages(pages)})
+        emit({"initial": encode_pages(pages)})
         probe(-1)
         for i, op in enumerate(scenario.ops):
             owner = _owner(scenario, op)
-            ex.drain_lru()  # one CPU for every process: this empties the batches they all use
+            if crutches:
+                ex.drain_lru()  # one CPU for every process: this empties the batches they all use
             if owner in exited:  # as the kernel answers a dead process' ops
                 result = _dead_result(op)
                 if isinstance(op, Fork):
@@ -138,7 +140,7 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
                     processes[ex.fork_number[i]] = (result, os.pidfd_open(result))
                     result = None
             pages, pfns = ex.observe(pfns)
-            emit({"step": [i, result, _encode_pages(pages)]})
+            emit({"step": [i, result, encode_pages(pages)]})
             probe(i)
         emit({"done": True})
     except NotDrivable as exc:
@@ -170,7 +172,8 @@ def child_main(scenario: Scenario, out: int, block_dir: str | None, probing: boo
             log.close()
 
 
-def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
+def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+                 crutches: bool = False) -> LiveRun:
     """Fork, run the scenario in the child, collect its JSON lines; SIGKILL it on overrun."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -178,7 +181,7 @@ def run_in_child(scenario: Scenario, timeout: float, block_dir: str | None, prob
         try:
             os.close(read_end)
             os.setpgid(0, 0)
-            child_main(scenario, write_end, block_dir, probing)
+            child_main(scenario, write_end, block_dir, probing, crutches)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -226,9 +229,9 @@ def _parse(data: bytes, timed_out: bool, status: int) -> LiveRun:
         message = json.loads(line)
         if "step" in message:
             op, result, rows = message["step"]
-            steps.append(StepObservation(op=op, result=result, pages=_decode_pages(rows)))
+            steps.append(StepObservation(op=op, result=result, pages=decode_pages(rows)))
         elif "initial" in message:
-            initial = _decode_pages(message["initial"])
+            initial = decode_pages(message["initial"])
         elif "probe" in message:
             probes.append(decode_probe(message["probe"]))
         elif "dma" in message:

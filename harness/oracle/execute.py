@@ -3,7 +3,8 @@
 An Executor lives in one process of the scenario. Process 0 is the forked child of the
 test run; every Fork op forks the process that executes it, and the new process serves
 the ops addressed to it over a pipe (it holds a copy of the scenario and of the
-executor, so only op numbers travel). Only process 0 is observed.
+executor, so only op numbers travel). Steps observe process 0; a probe asks every live
+process to look at itself (look()).
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ class Executor:
         self._mem_pid = 0
         self._lru_scratch: int | None = None
         self._lru_scratch_pid = 0
+        #: PFNs at this process's previous look() (None: it has not looked yet)
+        self._looked: tuple[int, ...] | None = None
         # multi-process plumbing: command/result pipes per future process, filled by process 0
         self.pipes: dict[int, tuple[int, int, int, int]] = {}
         self.fork_number: dict[int, int] = {}
@@ -186,7 +189,7 @@ class Executor:
 
     # ---- layout ----------------------------------------------------------------------
     def setup(self) -> None:
-        """Reserve the area, map each VMA, fault pages, set protections, unmap the holes."""
+        """Reserve the area, map each VMA and fault its pages, then set protections, unmap the holes."""
         check_layout(self.scenario)
         length = self.area * PAGE
         flags = sc.MAP_PRIVATE | sc.MAP_ANONYMOUS | sc.MAP_NORESERVE
@@ -208,6 +211,12 @@ class Executor:
         layout = sorted(self.scenario.layout, key=lambda v: v.start)
         for vma in layout:
             self._map(vma, self.scenario.layout.index(vma))
+        # Protections only once every VMA is mapped and faulted, as the model's layout does
+        # (vmops.mmap_layout): neighbours mapped alike merge first, so a read-only VMA split off
+        # a written neighbour shares its anon_vma, which decides whether fork copies its PTEs.
+        for vma in layout:
+            if vma.prot != "rw":
+                sc.mprotect(self.addr(vma.start), vma.pages * PAGE, sc.PROTS[vma.prot])
         edge = 0  # only now unmap the holes (and the guard) so GUP there meets no VMA at all
         for vma in layout:
             if vma.start > edge:
@@ -243,8 +252,6 @@ class Executor:
                 sc.peek(addr + j * PAGE)
             elif state == "w":
                 sc.poke(addr + j * PAGE, probe.LAYOUT_TAG)
-        if vma.prot != "rw":
-            sc.mprotect(addr, length, sc.PROTS[vma.prot])
 
     def addr(self, page: int) -> int:
         return self.base + page * PAGE
@@ -474,6 +481,18 @@ class Executor:
             return (None,) * span
         return probe.view(self.base, span, self.procfs.entries(self.base, span))
 
+    def look(self) -> probe.Look:
+        """Everything this process shows of itself: its CPU view, page observations (identity
+        against its previous look; a process's first look, right after its fork, sees "new"),
+        the kpagecount of each present page and its VmPin."""
+        span = self.scenario.span
+        if not self.area_mapped:
+            return probe.Look((None,) * span, (PageObservation(present=False),) * span, (None,) * span,
+                              probe.vmpin_kb())
+        pages, pfns = self.observe(self._looked)
+        self._looked = pfns
+        return probe.Look(self.view(), pages, self.procfs.mapcounts(pfns), probe.vmpin_kb())
+
     def page_cache(self) -> dict[int, tuple[int, ...]]:
         """The first byte of every page of each backing file, read through the file."""
         return {number: probe.file_bytes(fd, self.scenario.layout[number].pages) for number, fd in self.files.items()}
@@ -497,7 +516,11 @@ class Executor:
         if pid:
             return pid
         try:
-            sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if self.number == 0:
+                # Dies with process 0. Not with a forking child: when that child exits, its own
+                # children live on (reparented to process 0, the subreaper), as on any kernel; they
+                # share process 0's process group, which a timeout kills as a whole.
+                sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
             self._forget_inherited()
             self.number = number
             self.serve()
@@ -520,6 +543,7 @@ class Executor:
         for fd in self.files.values():
             os.close(fd)
         self.files = {}
+        self._looked = None  # the new process has never looked: its first look sees "new" pages
 
     def serve(self) -> None:
         """Process k>0: run op numbers sent by process 0, answer with a JSON line each."""
@@ -532,8 +556,8 @@ class Executor:
                     return
                 buffer += chunk
             line, buffer = buffer.split(b"\n", 1)
-            if line == b"view":  # the live hunt's probe: what this process reads
-                os.write(res_w, json.dumps({"view": self.view()}).encode() + b"\n")
+            if line == b"look":  # a probe: what this process shows of itself
+                os.write(res_w, json.dumps({"look": self.look().encode()}).encode() + b"\n")
                 continue
             index = int(line)
             op = self.scenario.ops[index]
@@ -551,7 +575,7 @@ class Executor:
             os.write(res_w, json.dumps(reply).encode() + b"\n")
 
     def call(self, number: int, index: int | str, pidfd: int) -> dict:
-        """Process 0: have process `number` run op `index` (or "view": report what it reads);
+        """Process 0: have process `number` run op `index` (or "look": report what it shows);
         its reply (an error if it died)."""
         _cmd_r, cmd_w, res_r, _res_w = self.pipes[number]
         os.write(cmd_w, f"{index}\n".encode())

@@ -1,7 +1,7 @@
 """What a live property needs beyond the observation vocabulary: page contents and pinned-vm.
 
-Only for the live hunt (run_live(..., probe=True)); the differential check (conform) and the
-C export do not ask for it, so their syscall sequence is unchanged.
+For the live hunt and the differential check (run_live(..., probe=True)); the C export does
+not ask for it, so its syscall sequence is unchanged.
 
 Every write the oracle makes stores a tag naming the op that wrote it (`tag`), so the first
 byte of a page says which write it shows. A probe reads, without faulting anything in:
@@ -10,7 +10,11 @@ byte of a page says which write it shows. A probe reads, without faulting anythi
 - the page cache: the first byte of each page of every file/shmem VMA's backing file,
   through a separate file descriptor (pread, which maps nothing and, on shmem, does not
   allocate a hole);
-- VmPin from /proc/self/status (mm->pinned_vm: pages pinned by io_uring registrations);
+- VmPin from /proc/self/status (mm->pinned_vm: pages pinned by io_uring registrations), of
+  process 0 and, with the page observations below, of every live process;
+- each live process's page observations (the vocabulary of harness/observe.py, identity
+  relative to that process's previous probe, "new" at its first) and /proc/kpagecount of
+  each present page (its mapcount), for conform's comparison of every process;
 - the kernel log (/dev/kmsg) since the previous probe: WARNING/BUG/Oops records, kept only when
   the records logged with them name the pid of one of the scenario's processes (the log is
   the whole machine's; another process's splat is not the scenario's).
@@ -24,6 +28,7 @@ import re
 
 import attrs
 
+from ..observe import PageObservation, decode_pages, encode_pages
 from .syscalls import PAGE
 
 #: the byte a layout "w" fault writes (process 0, before any op and any fork)
@@ -66,18 +71,45 @@ class Probe:
     #: WARNING/BUG/Oops lines the kernel logged for a scenario process since the previous probe
     #: (None: /dev/kmsg could not be read)
     kernel_log: tuple[str, ...] | None = None
+    #: scenario process number -> its page observations (pagemap + kpageflags)
+    pages: dict[int, tuple[PageObservation, ...]] = attrs.field(factory=dict)
+    #: scenario process number -> /proc/kpagecount of each page it maps present (None: absent)
+    mapcounts: dict[int, tuple[int | None, ...]] = attrs.field(factory=dict)
+    #: scenario process number -> its VmPin in kB (None: unreadable)
+    vmpins: dict[int, int | None] = attrs.field(factory=dict)
 
 
 def encode_probe(probe: Probe) -> list:
     return [probe.op, {str(k): list(v) for k, v in probe.views.items()},
             {str(k): list(v) for k, v in probe.files.items()}, probe.vmpin,
-            None if probe.kernel_log is None else list(probe.kernel_log)]
+            None if probe.kernel_log is None else list(probe.kernel_log),
+            {str(k): encode_pages(v) for k, v in probe.pages.items()},
+            {str(k): list(v) for k, v in probe.mapcounts.items()}, {str(k): v for k, v in probe.vmpins.items()}]
 
 
 def decode_probe(row: list) -> Probe:
-    op, views, file_rows, vmpin, log = row
+    op, views, file_rows, vmpin, log, pages, counts, vmpins = row
     return Probe(op, {int(k): tuple(v) for k, v in views.items()}, {int(k): tuple(v) for k, v in file_rows.items()},
-                 vmpin, None if log is None else tuple(log))
+                 vmpin, None if log is None else tuple(log), {int(k): decode_pages(v) for k, v in pages.items()},
+                 {int(k): tuple(v) for k, v in counts.items()}, {int(k): v for k, v in vmpins.items()})
+
+
+@attrs.frozen
+class Look:
+    """What one scenario process shows of itself (Executor.look): a Probe's per-process parts."""
+
+    view: tuple[int | None, ...]
+    pages: tuple[PageObservation, ...]
+    mapcounts: tuple[int | None, ...]
+    vmpin: int | None
+
+    def encode(self) -> list:
+        return [list(self.view), encode_pages(self.pages), list(self.mapcounts), self.vmpin]
+
+    @classmethod
+    def decode(cls, row: list) -> Look:
+        view, pages, counts, vmpin = row
+        return cls(tuple(view), decode_pages(pages), tuple(counts), vmpin)
 
 
 #: the first line of a kernel splat (WARN_ON, BUG_ON, VM_BUG_ON_*, bad page state, an oops)

@@ -22,15 +22,25 @@ KPF_ZERO_PAGE = 1 << 24
 
 
 class Procfs:
-    """Open /proc/self/pagemap and /proc/kpageflags once per process."""
+    """Open /proc/self/pagemap, /proc/kpageflags and /proc/kpagecount once per process."""
 
     def __init__(self) -> None:
         self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         self.kpageflags = os.open("/proc/kpageflags", os.O_RDONLY | os.O_CLOEXEC)
+        self.kpagecount = os.open("/proc/kpagecount", os.O_RDONLY | os.O_CLOEXEC)
 
     def close(self) -> None:
         os.close(self.pagemap)
         os.close(self.kpageflags)
+        os.close(self.kpagecount)
+
+    def mapcounts(self, pfns: tuple[int, ...]) -> tuple[int | None, ...]:
+        """/proc/kpagecount of each PFN (0 = absent: None): the mapcount, not the refcount."""
+        counts: list[int | None] = []
+        for pfn in pfns:
+            data = os.pread(self.kpagecount, 8, pfn * 8) if pfn else b""
+            counts.append(struct.unpack("<Q", data)[0] if len(data) == 8 else None)
+        return tuple(counts)
 
     def entries(self, addr: int, pages: int) -> tuple[int, ...]:
         """Raw 64-bit pagemap entries of `pages` pages from `addr`."""

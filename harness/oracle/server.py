@@ -8,7 +8,8 @@ pipe; the executor forks one child per scenario exactly as before (run_in_child)
 time bound, the same clean-up, and sends back what the child saw.
 
 Protocol: one pickled request per line of stdin (hex; the scenario exactly as the caller built
-it, validated or not, the time bound, the block-device directory, whether to probe), one JSON line per answer on
+it, validated or not, the time bound, the block-device directory, whether to probe, whether to use the
+crutches), one JSON line per answer on
 the executor's protocol descriptor (an encoded LiveRun). Both ends are this package.
 """
 
@@ -26,9 +27,9 @@ from typing import IO, Any
 
 import attrs
 
-from ..observe import StepObservation
+from ..observe import StepObservation, decode_pages, encode_pages
 from ..scenario import Scenario
-from .child import LiveRun, _decode_pages, _encode_pages, run_in_child
+from .child import LiveRun, run_in_child
 from .execute import DmaCheck
 from .probe import decode_probe, encode_probe
 
@@ -37,15 +38,15 @@ GRACE = 30.0
 
 
 def encode(run: LiveRun) -> dict[str, Any]:
-    return {"steps": [[s.op, s.result, _encode_pages(s.pages)] for s in run.steps], "error": run.error,
-            "dma": [attrs.astuple(d) for d in run.dma], "initial": _encode_pages(run.initial),
+    return {"steps": [[s.op, s.result, encode_pages(s.pages)] for s in run.steps], "error": run.error,
+            "dma": [attrs.astuple(d) for d in run.dma], "initial": encode_pages(run.initial),
             "probes": [encode_probe(p) for p in run.probes]}
 
 
 def decode(data: dict[str, Any]) -> LiveRun:
-    return LiveRun(steps=tuple(StepObservation(op, result, _decode_pages(rows)) for op, result, rows in data["steps"]),
+    return LiveRun(steps=tuple(StepObservation(op, result, decode_pages(rows)) for op, result, rows in data["steps"]),
                    error=data["error"], dma=tuple(DmaCheck(*d) for d in data["dma"]),
-                   initial=_decode_pages(data["initial"]), probes=tuple(decode_probe(p) for p in data["probes"]))
+                   initial=decode_pages(data["initial"]), probes=tuple(decode_probe(p) for p in data["probes"]))
 
 
 class Executor:
@@ -84,12 +85,13 @@ class Executor:
             self.answers.close()
             self.answers = None
 
-    def run(self, scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
+    def run(self, scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+            crutches: bool = False) -> LiveRun:
         if self.pid is None:
             self.stop()
             self.start()
         assert self.proc is not None and self.proc.stdin is not None and self.answers is not None
-        request = pickle.dumps((scenario, timeout, block_dir, probing)).hex()
+        request = pickle.dumps((scenario, timeout, block_dir, probing, crutches)).hex()
         try:
             self.proc.stdin.write(request.encode() + b"\n")
             self.proc.stdin.flush()
@@ -108,8 +110,9 @@ _EXECUTOR = Executor()
 atexit.register(_EXECUTOR.stop)
 
 
-def run_via_executor(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False) -> LiveRun:
-    return _EXECUTOR.run(scenario, timeout, block_dir, probing)
+def run_via_executor(scenario: Scenario, timeout: float, block_dir: str | None, probing: bool = False,
+                     crutches: bool = False) -> LiveRun:
+    return _EXECUTOR.run(scenario, timeout, block_dir, probing, crutches)
 
 
 def executor_pid() -> int | None:
@@ -123,8 +126,8 @@ def serve(answers_fd: int) -> None:
     # nothing a scenario process prints may reach the protocol: stdout goes to stderr
     os.dup2(2, 1)
     for line in sys.stdin.buffer:
-        scenario, timeout, block_dir, probing = pickle.loads(bytes.fromhex(line.decode()))
-        run = run_in_child(scenario, timeout, block_dir, probing)
+        scenario, timeout, block_dir, probing, crutches = pickle.loads(bytes.fromhex(line.decode()))
+        run = run_in_child(scenario, timeout, block_dir, probing, crutches)
         answers.write(json.dumps(encode(run)).encode() + b"\n")
         answers.flush()
 
