@@ -18,7 +18,16 @@ from .model import vmops
 from .model.accounting import explained_refcount
 from .model.budget import Budget, Livelock
 from .model.bug import KernelBug, Warn
-from .model.callers import CALLERS, Caller, call_api, caller_missing, may_drop_mmap_lock, populate
+from .model.callers import (
+    CALLERS,
+    Caller,
+    call_api,
+    caller_missing,
+    entry_point,
+    io_uring_refused_vma,
+    may_drop_mmap_lock,
+    populate,
+)
 from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
@@ -132,6 +141,9 @@ class OpResult:
     alloc_failed: bool = False
     #: an overflow guard refused a reference during the call (a WARN with guard=True)
     guard_refused: bool = False
+    #: GUP calls: the user-space caller itself refused the memory GUP had pinned in full and
+    #: dropped the pins (io_uring before v6.5: a file-backed VMA, -EOPNOTSUPP)
+    caller_refused: bool = False
     #: addr -> (VM flags, vma_is_anonymous()) of the caller's VMA there when the call started
     #: (None: no VMA), so properties can judge the access against the documented rules
     vmas_at_start: dict[int, tuple[int, bool] | None] = attrs.field(factory=dict)
@@ -400,12 +412,13 @@ class _Executor:
             self._gup_repeated(index, op, result, mm, flags)
             return
         pages: list[Folio] = []
+        api = entry_point(k.profile, caller)
         if k.trace.enabled:
-            k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
-                    + (f" for {caller.name}" if caller.name != caller.api else ""))
+            k.trace("call", f"{api}(page {op.start}, {op.pages}, {_names(flags)})"
+                    + (f" for {caller.name}" if caller.name != api else ""))
         k.trace.depth += 1
         try:
-            ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, hook)
+            ret = call_api(k, api, mm, op.start, op.pages, flags, pages, hook)
         finally:
             k.trace.depth -= 1
             k.racing_isolations = []
@@ -423,8 +436,13 @@ class _Executor:
             # What KASAN (or the VM_BUG_ON in the eventual put) reports: a returned entry the
             # caller would use or unpin is a freed page, not a live page of the range.
             result.result = ret
-            raise KernelBug(caller.api, f"returned entry for page {dead[0].addr} is freed pfn {dead[0].pfn}")
-        if ret > 0 and caller.all_or_nothing and ret < op.pages:
+            raise KernelBug(api, f"returned entry for page {dead[0].addr} is freed pfn {dead[0].pfn}")
+        refused = self._caller_refuses(caller, mm, op, ret)
+        if refused:
+            _release(k, pages[:ret], kind)
+            ret = -Errno.EOPNOTSUPP
+            result.caller_refused = True
+        elif ret > 0 and caller.all_or_nothing and ret < op.pages:
             k.trace("call", f"{caller.name}: {ret} of {op.pages} pages is a failure: unpin them")
             _release(k, pages[:ret], kind)
             ret = -Errno.EFAULT
@@ -456,6 +474,18 @@ class _Executor:
             ret = caller.error
         result.result = ret
 
+    def _caller_refuses(self, caller: Caller, mm: MM, op: sc.Gup, ret: int) -> bool:
+        """io_uring's own look at the memory GUP pinned in full (io_uring_refused_vma()): True
+        if it fails the registration, whose pins the runner then drops."""
+        if caller.name != "io_uring_register_buffers" or ret != op.pages:
+            return False
+        vma = io_uring_refused_vma(self.k.profile, mm, op.start, op.pages)
+        if vma is None:
+            return False
+        self.k.trace("call", f"{caller.name}: VMA {vma.start}-{vma.end} is file-backed ({vma.backing}): "
+                             "-EOPNOTSUPP, every pin dropped")
+        return True
+
     def _gup_repeated(self, index: int, op: sc.Gup, result: OpResult, mm: MM, flags: FOLL) -> None:
         """The same holding call `op.repeat` times (see harness/repeat.py): for real until the
         state is steady, then identical repetitions in bulk. Stops at the first repetition that
@@ -468,27 +498,31 @@ class _Executor:
         done = real = 0
         previous: Step | None = None
         ret = 0
+        api = entry_point(k.profile, caller)
         while done < op.repeat:
             shape_before, refs_before = shape(k), refcounts(k)
             pages: list[Folio] = []
-            k.trace("call", f"{caller.api}(page {op.start}, {op.pages}, {_names(flags)})"
-                    + (f" for {caller.name}" if caller.name != caller.api else "")
+            k.trace("call", f"{api}(page {op.start}, {op.pages}, {_names(flags)})"
+                    + (f" for {caller.name}" if caller.name != api else "")
                     + f", repetition {done + 1} of {op.repeat}")
             k.trace.depth += 1
             try:
-                ret = call_api(k, caller.api, mm, op.start, op.pages, flags, pages, None)
+                ret = call_api(k, api, mm, op.start, op.pages, flags, pages, None)
             finally:
                 k.trace.depth -= 1
             real += 1
             got = pages[:max(ret, 0)]
             result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(got))
-            if ret != op.pages and caller.all_or_nothing:
-                k.trace("call", f"{caller.name}: repetition {done + 1} got {ret}: the registration fails, "
-                                "every buffer of it is unpinned")
+            refused = self._caller_refuses(caller, mm, op, ret)
+            if (ret != op.pages or refused) and caller.all_or_nothing:
+                k.trace("call", f"{caller.name}: repetition {done + 1} "
+                                + ("is refused" if refused else f"got {ret}")
+                                + ": the registration fails, every buffer of it is unpinned")
                 for folio in got:
                     gup_put_folio(k, folio, kind)
                 self._release_op(index)
-                ret = -Errno.EFAULT if ret >= 0 else ret
+                ret = -Errno.EOPNOTSUPP if refused else -Errno.EFAULT if ret >= 0 else ret
+                result.caller_refused = refused
                 break
             entries = self._hold(index, mm.pid, op.start, flags | kind, got)
             if ret != op.pages:
@@ -656,7 +690,10 @@ def _private_at(mm: MM, addr: int) -> bool:
 
 def _check_applicable(profile: Profile, caller: Caller, asked: FOLL, flags: FOLL) -> None:
     """Refuse what this kernel did not have: an API, a flag or a user-space entry point."""
-    api = caller.api
+    api = entry_point(profile, caller)
+    missing = caller_missing(profile, caller)  # a caller that is not there at all says so first
+    if missing:
+        raise NotApplicable(missing)
     if api.startswith("pin_") and not profile.has("foll_pin"):
         raise NotApplicable(f"{api} does not exist before v5.6 (FOLL_PIN, eddb1c228f79)")
     if flags & FOLL.PIN and not profile.has("foll_pin"):
@@ -665,9 +702,6 @@ def _check_applicable(profile: Profile, caller: Caller, asked: FOLL, flags: FOLL
         raise NotApplicable("FOLL_LONGTERM does not exist before v5.2 (932f4a630a69)")
     if flags & FOLL.NOFAULT and not profile.has("foll_nofault"):
         raise NotApplicable("FOLL_NOFAULT does not exist before v5.16 (55b8fe703bc5)")
-    missing = caller_missing(profile, caller)
-    if missing:
-        raise NotApplicable(missing)
     if api.endswith("_fast") and not profile.has("gup_fast_flags") and asked & ~FOLL.WRITE:
         raise NotApplicable(f"{api}() takes only a 'write' bool before v5.2 (73b0140bf0fe): "
                             f"{foll_names(asked & ~FOLL.WRITE)} cannot be passed")

@@ -30,6 +30,8 @@ def _granted(run: Run, result: OpResult) -> str | None:
         return "FOLL_NOFAULT"
     if result.no_struct_page:
         return "memory without a struct page"
+    if result.caller_refused and result.result == -Errno.EOPNOTSUPP:
+        return "memory the caller itself refuses (io_uring before v6.5: file-backed VMAs)"
     return None
 
 
@@ -52,6 +54,8 @@ def granted_requests_succeed(run: Run) -> str | None:
       fault (faultin_page() refuses; KVM's atomic paths ask for exactly that): not covered;
     - a PTE without a struct page (vm_normal_page() NULL in a VM_MIXEDMAP mapping):
       follow_page_pte() gives -EFAULT/-EEXIST: not covered;
+    - memory the caller refuses after GUP pinned it (io_uring's file-backed check before
+      v6.5, -EOPNOTSUPP): GUP granted it, the caller did not: not covered;
     - FOLL_LONGTERM when a movable/CMA folio cannot be isolated or migrated (an extra
       reference, off the LRU): -ENOMEM, or -EBUSY from migrate_pages();
     - a reference an overflow guard refuses (a count past INT_MAX, 8fde12ca79af): -ENOMEM

@@ -150,6 +150,22 @@ CASES: dict[str, tuple[sc.Scenario, Probe]] = {
     "collect_isolated_only": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w", placement="cma"),),
                                           (G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),)),
                               lambda run: (livelocked(run), [g.migratetype for r in run.results for g in r.grabbed])),
+    # io_uring registration: not there at all (v4.19), or there (v5.4; not applicable in the model
+    # until FOLL_PIN, but for that reason)
+    "io_uring_buffers": (sc.Scenario((V(0, 1, faulted="w"),), (G("io_uring_register_buffers", 0, 1),)),
+                         lambda run: run.not_applicable),
+    # a fixed buffer in a driver's mapping (its device file is the vm_file): io_uring refuses it
+    # itself before v6.5 (-EOPNOTSUPP), GUP accepts it after; on v5.4 io_uring is there but the
+    # model's caller is not (it pins), which is why it is not applicable there
+    "io_uring_refuses_file_vmas": (sc.Scenario((V(0, 1, share="shared", backing="mixedmap", faulted="w"),),
+                                               (G("io_uring_register_buffers", 0, 1),)),
+                                   lambda run: (run.not_applicable, result()(run))),
+    # a fixed buffer in a memfd: -EOPNOTSUPP, then accepted
+    "io_uring_shmem_buffers": (sc.Scenario((V(0, 1, share="shared", backing="shmem", faulted="w"),),
+                                           (G("io_uring_register_buffers", 0, 1),)), result()),
+    # which entry point the registration calls, and whether the lockless walk takes the page
+    "io_uring_pin_fast": (sc.Scenario((V(0, 1, faulted="w"),), (G("io_uring_register_buffers", 0, 1),)),
+                          lambda run: (trace_has("pin_user_pages_fast(")(run), trace_has("GUP-fast took")(run))),
     # another CPU's batch holds a reference to a movable page that stays on the LRU: drained, or -ENOMEM
     "drain_on_refcount": (sc.Scenario((V(0, 1, faulted="w", placement="movable"),),
                                       (sc.BatchRef(0), G("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)))), result(1)),
@@ -287,3 +303,82 @@ def test_the_running_kernel_is_compared_with_the_newest_profile_not_newer_than_i
     from harness.model.kernels import profile_for_release
 
     assert profile_for_release(release) == profile
+
+
+# -- io_uring's own check of the memory it registers (io_uring_refuses_file_vmas) ----------------
+
+def _io_uring(layout: tuple[sc.Vma, ...], pages: int, repeat: int = 1) -> sc.Scenario:
+    return sc.validate(sc.Scenario(layout, (G("io_uring_register_buffers", 0, pages, repeat=repeat),)))
+
+
+def _failing(run: Run) -> set[str]:
+    from properties import check_all
+
+    return {name for name, verdict in check_all(run).items() if verdict is not None}
+
+
+@pytest.mark.parametrize("layout,refused_until", [
+    ((V(0, 1, faulted="w", backing="file"),), "v6.5"),  # a private file mapping, even once COWed
+    ((V(0, 1, share="shared", faulted="w", backing="file"),), "v6.5"),  # then GUP's own -EFAULT
+    ((V(0, 1, share="shared", faulted="w"),), "v5.15"),  # shared anonymous memory is shmem
+    ((V(0, 1, share="shared", faulted="w", backing="shmem"),), "v5.15"),
+    ((V(0, 1, share="shared", faulted="w", backing="mixedmap"),), "v6.5"),  # the device file
+    ((V(0, 1, faulted="w"), V(1, 1, share="shared", faulted="w", backing="shmem")), "v5.15"),  # any page counts
+])
+def test_io_uring_refuses_file_backed_buffers_with_every_pin_dropped(layout: tuple[sc.Vma, ...],
+                                                                      refused_until: str) -> None:
+    """The check comes after GUP pinned the whole range: the registration fails with
+    -EOPNOTSUPP, nothing stays pinned, and granted_requests_succeed does not count it against
+    GUP. From `refused_until` on, io_uring keeps what GUP gives it."""
+    pages = sum(v.pages for v in layout)
+    scenario = _io_uring(layout, pages)
+    for profile in ("v5.7", "v5.13", "v6.2", "v6.5", "mainline"):
+        run = run_scenario(scenario, profile)
+        refused = PROFILES[profile].index < PROFILES[refused_until].index
+        assert (run.results[0].result == -95) is refused, profile
+        assert run.results[0].caller_refused is refused, profile
+        if refused:
+            assert run.results[0].grabbed, "the check runs on pages GUP did pin"
+            assert run.held_at_end == {}
+            assert not {"granted_requests_succeed", "user_held_pins_longterm"} & _failing(run), profile
+
+
+def test_a_refused_registration_leaves_no_pin_behind() -> None:
+    """Right after the call, every folio's count is what its mappings and batches explain, with no
+    pin bias left (v5.15, which keeps the shmem buffer, holds 1024 more on each page)."""
+    scenario = _io_uring((V(0, 2, share="shared", faulted="ww", backing="shmem"),), 2)
+    refused, kept = run_scenario(scenario, "v5.13"), run_scenario(scenario, "v5.15")
+    assert refused.results[0].result == -95 and kept.results[0].result == 2
+    after_refusal = {pfn: refs for pfn, refs, _explained in refused.snapshots[0].accounting}
+    after_keeping = {pfn: refs for pfn, refs, _explained in kept.snapshots[0].accounting}
+    assert all(refs < 1024 for refs in after_refusal.values())
+    assert sorted(after_keeping[pfn] - after_refusal[pfn] for pfn in after_refusal) == [0, 1024, 1024]
+
+
+def test_a_repeated_registration_is_refused_on_its_first_repetition() -> None:
+    scenario = _io_uring((V(0, 1, faulted="w", backing="file"),), 1, repeat=3)
+    refused, kept = run_scenario(scenario, "v6.2"), run_scenario(scenario, "v6.5")
+    assert refused.results[0].result == -95 and refused.results[0].caller_refused and refused.held_at_end == {}
+    assert sum(1 for e in refused.trace if e.kind == "call" and "repetition" in e.text and "(page" in e.text) == 1
+    assert kept.results[0].result == 1 and not kept.results[0].caller_refused
+
+
+def test_io_uring_holds_no_long_term_pin_of_a_driver_cma_page_where_it_refuses_the_mapping() -> None:
+    """v5.7-v5.10's GUP returns the driver's CMA page for FOLL_LONGTERM (it cannot isolate it:
+    longterm_pins_only_on_pinnable, as for any long-term pin), but io_uring then refuses the
+    device mapping, so user space holds nothing; v6.14 has no io_uring check and keeps it."""
+    scenario = _io_uring((V(0, 1, share="shared", faulted="w", backing="mixedmap", placement="cma"),), 1)
+    for profile in ("v5.7", "v5.8", "v5.9", "v5.10"):
+        run = run_scenario(scenario, profile)
+        assert run.results[0].result == -95, profile
+        assert "user_held_pins_longterm" not in _failing(run), profile
+    kept = run_scenario(scenario, "v6.14")
+    assert kept.results[0].result == 1 and "user_held_pins_longterm" in _failing(kept)
+
+
+def test_io_uring_pins_through_the_slow_path_until_v6_10() -> None:
+    """io_pin_pages() called pin_user_pages() under mmap_read_lock() until 1943f96b3816."""
+    scenario = _io_uring((V(0, 1, faulted="w"),), 1)
+    for profile, fast in (("v5.7", False), ("v6.6", False), ("v6.11", True), ("mainline", True)):
+        calls = [e.text for e in run_scenario(scenario, profile).trace if e.kind == "call"]
+        assert calls[0].startswith("pin_user_pages_fast(" if fast else "pin_user_pages("), profile

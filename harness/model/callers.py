@@ -14,7 +14,7 @@ from .flags import FOLL, Errno
 from .kernel import Kernel
 from .kernels import Profile
 from .memory import Folio
-from .mm import MM
+from .mm import MM, Vma
 
 GupFn = Callable[..., int]
 
@@ -120,8 +120,48 @@ def populate(k: Kernel, mm: MM, start: int, nr_pages: int, flags: FOLL) -> int:
     return nr_pages
 
 
+def entry_point(profile: Profile, caller: Caller) -> str:
+    """The GUP entry point `caller` calls on `profile`: io_uring registered buffers with
+    pin_user_pages() under mmap_read_lock() until 1943f96b3816 (v6.10) made io_pin_pages() use
+    pin_user_pages_fast(); `Caller.api` is today's."""
+    if caller.name == "io_uring_register_buffers" and not profile.has("io_uring_pin_fast"):
+        return "pin_user_pages"
+    return caller.api
+
+
+def _has_vm_file(vma: Vma) -> bool:
+    """vma->vm_file is set: a file or shmem mapping (shared anonymous memory too, through
+    shmem_zero_setup()), or a driver's mapping of its device file (VM_MIXEDMAP, VM_PFNMAP)."""
+    return vma.file is not None or vma.backing in ("mixedmap", "pfnmap")
+
+
+def _vma_is_shmem(vma: Vma) -> bool:
+    return vma.file is not None and vma.file.kind == "shmem"
+
+
+def io_uring_refused_vma(profile: Profile, mm: MM, start: int, nr_pages: int) -> Vma | None:
+    """The VMA for which io_sqe_buffer_register() (io_pin_pages() from v6.0) fails a registration
+    GUP pinned in full with -EOPNOTSUPP, or None: one with a vm_file that is not hugetlb (the
+    model has none) nor, from 40dad765c045 (v5.14), shmem. The kernel looks at the vmas[] GUP
+    filled in; the model looks the range up after the call, which is the same VMAs because the
+    long-term pin holds the mmap lock throughout (only zaps and faults, which keep VMAs, race
+    with it). From 34ed8d0dcd69 (v6.5) io_uring has no check of its own."""
+    if not profile.has("io_uring_refuses_file_vmas"):
+        return None
+    for addr in range(start, start + nr_pages):
+        vma = mm.find_vma(addr)
+        if vma is None or not _has_vm_file(vma):
+            continue
+        if profile.has("io_uring_shmem_buffers") and _vma_is_shmem(vma):
+            continue
+        return vma
+    return None
+
+
 def caller_missing(profile: Profile, caller: Caller) -> str | None:
     """Why a user-space entry point is not there on `profile` (as the model's caller does it), or None."""
+    if caller.name == "io_uring_register_buffers" and not profile.has("io_uring_buffers"):
+        return f"{caller.name}: io_uring does not exist before v5.1 (2b188cc1bb85, edafccee56ff)"
     if caller.populate and not profile.has("madv_populate"):
         return f"{caller.name}: MADV_POPULATE_READ/WRITE do not exist before v5.14 (4ca9b3859dac)"
     if caller.name.startswith("odirect_") and not profile.has("odirect_pins"):

@@ -37,6 +37,19 @@ SWITCHES: dict[str, Switch] = {
                "slow path (try_get_compound_head, later try_get_folio). Before: get_page() unconditionally, "
                "so the count could wrap all the way to zero and free a page still referenced",
                source="include/linux/mm.h: try_get_page(); mm/gup.c: follow_page_pte(), gup_pte_range()"),
+        Switch("io_uring_buffers", "edafccee56ff", "v5.1",
+               "io_uring exists, and with it IORING_REGISTER_BUFFERS: fixed buffers pinned for the life of "
+               "the registration, all or nothing (io_uring itself is 2b188cc1bb85, the same release)",
+               source="fs/io_uring.c: io_sqe_buffer_register()"),
+        Switch("io_uring_refuses_file_vmas", "edafccee56ff", "v5.1",
+               "io_uring buffer registration refuses file-backed memory other than hugetlb: once GUP has "
+               "pinned the whole range it looks at the VMA of every page, and any with a vm_file (a file, "
+               "shared anonymous memory or tmpfs/memfd until 40dad765c045, a device driver's mapping) fails "
+               "the registration with -EOPNOTSUPP, every pin dropped. 34ed8d0dcd69 (v6.5) removes the check "
+               "and leaves the refusal to GUP's check_vma_flags() (8ac268436e6d: only file mappings that need "
+               "dirty tracking). edd478269640 (v6.3) also refused a buffer spanning VMAs of different files "
+               "(-EINVAL); no profile falls between v6.3 and v6.5, so the model does not carry that",
+               source="fs/io_uring.c: io_sqe_buffer_register(); io_uring/rsrc.c: io_pin_pages() (v6.0-v6.4)"),
         Switch("foll_longterm", "932f4a630a69", "v5.2",
                "FOLL_LONGTERM exists (before: no long-term pin flag)",
                source="mm/gup.c: __gup_longterm_locked(), check_and_migrate_cma_pages()"),
@@ -92,6 +105,10 @@ SWITCHES: dict[str, Switch] = {
         Switch("madv_populate", "4ca9b3859dac", "v5.14",
                "MADV_POPULATE_READ/WRITE exist (before: madvise() refuses them)",
                source="mm/madvise.c: madvise_populate()"),
+        Switch("io_uring_shmem_buffers", "40dad765c045", "v5.14",
+               "io_uring buffer registration accepts shmem (tmpfs, memfd, shared anonymous memory: "
+               "vma_is_shmem()) as it does hugetlb; any other file-backed VMA is still -EOPNOTSUPP",
+               source="fs/io_uring.c: io_sqe_buffer_register()"),
         Switch("foll_nofault", "55b8fe703bc5", "v5.16",
                "FOLL_NOFAULT exists (and joins the *_fast() flag mask)",
                source="mm/gup.c: faultin_page()"),
@@ -145,6 +162,10 @@ SWITCHES: dict[str, Switch] = {
                "a PTE without a struct page fails a get/pin with -EEXIST when there is a pages array "
                "(before: -EFAULT from follow_pfn_pte)",
                source="mm/gup.c: follow_page_pte(), __get_user_pages()"),
+        Switch("io_uring_pin_fast", "1943f96b3816", "v6.10",
+               "io_uring buffer registration pins with pin_user_pages_fast() (io_pin_pages() unified with the "
+               "ring mapping's); before, pin_user_pages() under mmap_read_lock(): no lockless walk first",
+               source="io_uring/io_uring.c: io_pin_pages(); io_uring/rsrc.c: io_sqe_buffer_register()"),
         Switch("folio_array_enomem_leak", "53ba78de064b", "v6.11",
                "BUG: check_and_migrate_movable_pages() kmallocs a folio array for the long-term check; when "
                "that fails (memory exhausted, fault injection) it returns -ENOMEM with every pin of the range "
@@ -187,10 +208,12 @@ TIMELINE: tuple[Step, ...] = (
     Step("v4.9", on=("foll_cow",), note="19be0eaffa3a: FOLL_COW"),
     Step("v4.14", note="long-term stable base: same switches as v4.9"),
     Step("v4.19", note="long-term stable base: same switches as v4.9"),
-    Step("v5.4", on=("gup_refcount_overflow_guard", "foll_longterm", "gup_fast_flags", "fast_longterm_get_cma"),
+    Step("v5.4", on=("gup_refcount_overflow_guard", "foll_longterm", "gup_fast_flags", "fast_longterm_get_cma",
+                     "io_uring_buffers", "io_uring_refuses_file_vmas"),
          note="long-term stable base; 8fde12ca79af (v5.1) refcount overflow guards; 932f4a630a69 (v5.2) "
               "FOLL_LONGTERM, CMA pages migrated out; 73b0140bf0fe (v5.2) get_user_pages_fast() takes FOLL flags; "
-              "7af75561e171 (v5.2) FOLL_LONGTERM in GUP-fast, without a CMA test"),
+              "7af75561e171 (v5.2) FOLL_LONGTERM in GUP-fast, without a CMA test; edafccee56ff (v5.1) io_uring "
+              "fixed buffers, file-backed memory refused"),
     Step("v5.7", on=("foll_pin", "gup_fast_force"),
          note="eddb1c228f79 (v5.6) / 3faa52c03f44: FOLL_PIN and pin_user_pages*(); f4000fdf435b (v5.6) "
               "FOLL_FORCE for *_fast()"),
@@ -207,8 +230,9 @@ TIMELINE: tuple[Step, ...] = (
     Step("v5.13", on=("longterm_migrate_movable", "memalloc_pin_movable"),
          note="d1e153fea2a8, 9afaf30f7a1a: ZONE_MOVABLE migrated too, zero page exempt; retry while 0; "
               "8e3560d963d2: PF_MEMALLOC_PIN keeps ZONE_MOVABLE out of the call's allocations"),
-    Step("v5.15", on=("madv_populate",),
-         note="long-term stable base; 4ca9b3859dac (v5.14) MADV_POPULATE_READ/WRITE"),
+    Step("v5.15", on=("madv_populate", "io_uring_shmem_buffers"),
+         note="long-term stable base; 4ca9b3859dac (v5.14) MADV_POPULATE_READ/WRITE; 40dad765c045 (v5.14) "
+              "io_uring fixed buffers in shmem"),
     Step("v5.18", on=("foll_nofault", "wp_drain_local_lru", "pin_special_pte_refused", "special_pte_eexist"),
          note="the last release before the seed bug; 55b8fe703bc5 (v5.16) FOLL_NOFAULT; d4c470970d45 "
               "do_wp_page drains the local LRU batch; 7196040e19ad/65462462ffb2: a get/pin of a PTE without "
@@ -227,11 +251,15 @@ TIMELINE: tuple[Step, ...] = (
          note="24a95998e9ba/67e139b02d99: the -EAGAIN contract"),
     Step("v6.2", on=("unshare_ro_longterm_cow",), note="84209e87c696: reliable R/O long-term pins in COW mappings"),
     Step("v6.5", on=("valid_gup_args", "zero_page_pin_uncounted", "no_longterm_write_writeback", "odirect_pins"),
+         off=("io_uring_refuses_file_vmas",),
          note="d64e2dbc33a1 (v6.3) is_valid_gup_args; c8070b787519 zero-page pins uncounted; "
-              "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins"),
+              "8ac268436e6d no long-term writable pins of writeback files; b7c96963925f direct I/O pins; "
+              "34ed8d0dcd69 io_uring leaves the file-backed check to GUP",
+         commits={"io_uring_refuses_file_vmas": "34ed8d0dcd69"}),
     Step("v6.6", note="long-term stable base: same switches as v6.5"),
-    Step("v6.11", on=("folio_array_enomem_leak",),
-         note="53ba78de064b: the long-term check kmallocs a folio array, and leaks the pins when that fails"),
+    Step("v6.11", on=("folio_array_enomem_leak", "io_uring_pin_fast"),
+         note="53ba78de064b: the long-term check kmallocs a folio array, and leaks the pins when that fails; "
+              "1943f96b3816 (v6.10) io_uring registers buffers with pin_user_pages_fast()"),
     Step("v6.12", off=("folio_array_enomem_leak",),
          note="long-term stable base; 94efde1d1539 drops the folio array (the leak was plugged in v6.12-rc6 "
               "by 'mm/gup: stop leaking pinned pages in low memory conditions')",
