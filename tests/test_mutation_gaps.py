@@ -165,3 +165,17 @@ def test_a_shared_write_fault_maps_the_page_writable_at_once(backing: str) -> No
     assert run.results[0].result == 1
     assert [e.kind for e in run.events_of(run.results[0])].count("fault") == 1
     assert run.kernel.mms[0].ptes[0].write
+
+
+@pytest.mark.parametrize("kernel, writable_pin", [("v6.2", 1), ("v6.5", -14), ("mainline", -14)])
+def test_gup_fast_leaves_a_writable_longterm_pin_of_a_writeback_file_to_the_slow_path(
+        kernel: str, writable_pin: int) -> None:
+    """a6e79df92e4a (v6.5, with 8ac268436e6d): GUP-fast checks the folio's mapping and
+    leaves a FOLL_LONGTERM|FOLL_WRITE pin of a shared ext4 page to the slow path, whose
+    check_vma_flags refuses it; a read-only long-term pin still goes through GUP-fast. Kills
+    gup.py:687:16 Stmt-pass, which only the live conform test caught (it skips without root)."""
+    run = one(sc.Vma(0, 1, share="shared", backing="file", faulted="w"),
+              sc.Gup("pin_user_pages_fast", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),
+              sc.Gup("pin_user_pages_fast", 0, 1, ("FOLL_LONGTERM",)), kernel=kernel)
+    assert [r.result for r in run.results] == [writable_pin, 1]
+    assert "fast" in [e.kind for e in run.events_of(run.results[1])]
