@@ -158,6 +158,26 @@ def _note_statistics(cases: list[dict[str, Any]], seconds: float, budget: int, f
                      "stopped-because": stopped})
 
 
+def smallest_of_more(strategy: st.SearchStrategy[Any], found: Found, fails: Callable[[Any], bool],
+                     rnd: random.Random, more: int = 3) -> Found:
+    """Keep drawing until `more` further failures or as many examples again as the first
+    failure took, and return the failure with the fewest choices. Why: shrinking costs far more
+    than finding (each shrink step replays through Hypothesis), and the next few failures are
+    often much smaller than the first. The first failure's example count stays the one reported."""
+    best = found
+    failures = 0
+    for _ in range(found.examples):
+        draw = RandomDraw(rnd)
+        value = draw(strategy)
+        if fails(value):
+            failures += 1
+            if _shortlex(tuple(draw.choices)) < _shortlex(best.choices):
+                best = Found(value, tuple(draw.choices), found.examples, found.seconds)
+            if failures >= more:
+                break
+    return best
+
+
 class ReplayDraw(RandomDraw):
     """A `draw` that reads its choices from a sequence: a value out of range is clamped into
     it, and a sequence that runs out goes on with each choice's simplest value. `choices` is

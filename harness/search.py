@@ -17,7 +17,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
 
-from .finder import Unsupported, find, preshrink, replays_exactly
+from .finder import Unsupported, find, preshrink, replays_exactly, smallest_of_more
 from .known import KnownFailures
 from .model.kernels import Profile, get_profile
 from .progress import ProgressFn
@@ -134,7 +134,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     if set_aside_known and known is None:
         raise ValueError("set_aside_known needs a KnownFailures classifier")
     strategy = strategy if strategy is not None else scenarios(**for_profile(profile))
-    state: dict = {"count": 0, "first": None, "first_t": None, "set_aside": 0, "focus": None}
+    state: dict = {"count": 0, "first": None, "first_t": None, "set_aside": 0, "focus": None,
+                    "key": None}
     last: dict[tuple[str, str], Scenario] = {}
     set_aside_by: dict[str, set[Path]] = {}
     started = time.perf_counter()
@@ -191,6 +192,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
             state["first"] = state["count"]
             state["first_t"] = time.perf_counter() - started
         last[key] = scenario  # Hypothesis replays each shrunk failure last
+        state["key"] = key
         raise _failure_class(key)(failures)
 
     def fails(scenario: Scenario) -> bool:
@@ -242,7 +244,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     else:
         replayed = _find_then_shrink(strategy, fails, run_hypothesis, effective, db_key, budget,
                                      _finder_random(seed, effective, profile, names), shrink, seed is not None, last,
-                                     focus_on)
+                                     focus_on, lambda: state["key"])
     if judge is not None:
         seconds = time.perf_counter() - started
         if not last:
@@ -281,7 +283,7 @@ def _finder_random(seed: int | None, effective: settings, profile: Profile, name
 def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Scenario], bool],
                       run_hypothesis: Callable[..., None], effective: settings, key: bytes, budget: int,
                       rnd: random.Random, shrink: bool, seeded: bool, last: dict,
-                      focus_on: Callable[[Scenario], None]) -> bool:
+                      focus_on: Callable[[Scenario], None], failure_key: Callable[[], object]) -> bool:
     """Saved failures first (as Hypothesis replays them), then the cheap finding phase, then
     Hypothesis shrinks the first failure from its recorded choices. True when the failure
     came from the example database.
@@ -301,8 +303,17 @@ def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Sc
         return False
     if found is None or not shrink:
         return False
+    target = failure_key()
     focus_on(found.value)
-    found = preshrink(strategy, found, fails)
+
+    def fails_alike(scenario: Scenario) -> bool:
+        return fails(scenario) and failure_key() == target
+
+    found = smallest_of_more(strategy, found, fails_alike, rnd)
+    found = preshrink(strategy, found, fails_alike)
+    # the failures met on the way that fail otherwise are not what is being shrunk
+    last.clear()
+    last[target] = found.value
     if not replays_exactly(strategy, found.choices, found.value):  # pragma: no cover - see finder.py
         return False  # left to the scenario reducer alone
     store = db if db is not None else InMemoryExampleDatabase()

@@ -8,7 +8,7 @@ import random
 import pytest
 from hypothesis import strategies as st
 
-from harness.finder import RandomDraw, Unsupported, find, preshrink, replays_exactly
+from harness.finder import RandomDraw, Unsupported, find, preshrink, replays_exactly, smallest_of_more
 from harness.model.kernels import PROFILE_NAMES, get_profile
 from harness.search import search
 from strategies import for_profile, scenarios
@@ -102,3 +102,22 @@ def test_preshrink_drops_and_simplifies_choices_and_the_result_replays() -> None
         before, after = before + len(found.value), after + len(small.value)
     # a head start, not a full shrinker (Hypothesis finishes): most numbers are gone
     assert after <= before // 2, (before, after)
+
+
+def test_smallest_of_more_failures_is_never_larger_and_still_fails() -> None:
+    strategy = _numbers()
+
+    def fails(numbers: list[int]) -> bool:
+        return sum(numbers) >= 30
+
+    smaller = 0
+    for seed in range(10):
+        rnd = random.Random(seed)
+        found = find(strategy, fails, 1000, rnd)
+        assert found is not None
+        best = smallest_of_more(strategy, found, fails, rnd)
+        assert fails(best.value) and replays_exactly(strategy, best.choices, best.value)
+        assert (len(best.choices), best.choices) <= (len(found.choices), found.choices)
+        assert best.examples == found.examples  # the first failure's count is the one reported
+        smaller += best.choices != found.choices
+    assert smaller >= 3  # later failures are often smaller

@@ -51,26 +51,15 @@ def known_failures(kernel: str) -> set[str]:
 #: catalogued bugs the search does not yet find reliably within BUG_BUDGET (measured with
 #: `gupharness bench`); they are still replayed on every profile from their files
 HARDER_THAN_THE_BUDGET: dict[str, str] = {
-    # (empty since the fork-aware generator: GUP after fork, four operations in two processes,
-    # was found in 18 of 20 random seeds within the budget, median 1245 examples; under the ci
-    # settings (derandomized) on v4.9 at example 27 of 3000 on Hypothesis 6.155 (170 before the
-    # search checked each example's entry-point family and aimed races at the first page). The
-    # most version-sensitive of the detection tests: 6.100's stream meets it at 1398, 6.104's not
-    # within 3000, 6.130's at 9494; a Hypothesis upgrade should be checked with
-    # benchmarks/detection_margins.py before the floor in pyproject.toml moves)
+    # (empty since the fork-aware generator. Since the random finding phase (harness/finder.py)
+    # detection no longer depends on the Hypothesis version's derandomized stream: the finder's
+    # PRNG is seeded per profile and property set. `benchmarks/detection_margins.py` gives each
+    # test's margin: at most 418 of 3000 examples (the v6.11 leak; GUP after fork on v4.9: 414))
 }
 
-#: files whose derandomized stream meets the bug late: a budget that keeps it well inside.
-#: `benchmarks/detection_margins.py` gives the example each search finds its bug at.
-WIDER_BUDGET: dict[str, int] = {
-    # Dirty COW's zero-page variant on v4.8: 20 random seeds found it at median 500, at most 1416
-    # examples, but the derandomized stream of Hypothesis 6.155 and 6.170 only at 2793 (6.100: 672),
-    # 93% of BUG_BUDGET. With 8000 that stream is at 35% of the budget, and a stream as good as
-    # the seeds' worst at 18%. (Since races aim at the call's first page and zap-and-refault is
-    # a race kind of its own, 6.155's stream meets it at 63; the wider budget stays for streams
-    # as unlucky as the old one.)
-    "dirty-cow-forced-write-gets-zero-page.json": 8000,
-}
+#: files whose search may need more than BUG_BUDGET (none since the finding phase: Dirty COW's
+#: zero-page variant on v4.8, which Hypothesis' own stream met at example 2793, is found at 22)
+WIDER_BUDGET: dict[str, int] = {}
 
 
 def bug_budget(path: Path | None = None) -> int:
