@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.model.callers import CALLERS
+from harness.model.callers import CALLERS, entry_point
 from harness.model.flags import FOLL, VM, Errno, errno_name, foll_from_names, foll_names
 from harness.run import OpResult, Run, describe_op
 from harness.scenario import Gup
@@ -57,7 +57,9 @@ def granted_requests_succeed(run: Run) -> str | None:
     - memory the caller refuses after GUP pinned it (io_uring's file-backed check before
       v6.5, -EOPNOTSUPP): GUP granted it, the caller did not: not covered;
     - FOLL_LONGTERM when a movable/CMA folio cannot be isolated or migrated (an extra
-      reference, off the LRU): -ENOMEM, or -EBUSY from migrate_pages();
+      reference, off the LRU): -ENOMEM, or -EBUSY from migrate_pages(); through a `_fast`
+      entry point, the count GUP-fast pinned before the slow path failed for the rest
+      (gup_fast_fallback() returns that prefix rather than the error), as for the two below;
     - a reference an overflow guard refuses (a count past INT_MAX, 8fde12ca79af): -ENOMEM
       from the slow path, so -ENOMEM or a short count (or the caller's own error for it);
     - a slab allocation of the call that fails (the long-term path's temporary arrays,
@@ -76,9 +78,12 @@ def granted_requests_succeed(run: Run) -> str | None:
         if result.guard_refused:
             continue  # a count the kernel cannot represent: refusing it is the guard's job
         longterm = bool((foll_from_names(op.flags) | CALLERS[op.api].flags) & FOLL.LONGTERM)
-        if longterm and result.migration_failed and result.result in MIGRATION_ERRORS:
+        # gup_fast_fallback(): when the slow path fails for the rest of the range, the pages
+        # GUP-fast pinned first are what the call returns (a short count, not the error)
+        fast_prefix = entry_point(run.profile, CALLERS[op.api]).endswith("_fast") and 0 < result.result < op.pages
+        if longterm and result.migration_failed and (result.result in MIGRATION_ERRORS or fast_prefix):
             continue
-        if result.alloc_failed and result.result == -Errno.ENOMEM:
+        if result.alloc_failed and (result.result == -Errno.ENOMEM or fast_prefix):
             continue
         got = errno_name(result.result) if result.result < 0 else f"{result.result} of {op.pages} pages"
         return (f"op {result.index} ({describe_op(op)}) returned {got}, but every page of the range lies in a "

@@ -71,6 +71,18 @@ def test_refused_ranges_and_nofault_are_not_granted() -> None:
     assert GRANTED(nofault) is None
 
 
+def test_a_fast_longterm_pin_returns_its_fast_prefix_when_migrating_the_rest_fails() -> None:
+    """gup_fast_fallback() returns the pages GUP-fast pinned when the slow path then fails for
+    the rest (here: a ZONE_MOVABLE page another pin holds cannot be migrated). Found by the
+    mutation benchmark's clean-model runs on mainline, where the rule allowed -ENOMEM only."""
+    layout = (sc.Vma(0, 1), sc.Vma(1, 1, faulted="w", placement="movable"))
+    held = sc.Gup("pin_user_pages", 0, 2)
+    for api, expected in (("pin_user_pages_fast", 1), ("pin_user_pages", ENOMEM)):
+        run = one(layout, held, sc.CpuWrite(0), sc.Gup(api, 0, 2, ("FOLL_LONGTERM",)), kernel="mainline")
+        assert run.results[2].result == expected and run.results[2].migration_failed, api
+        assert GRANTED(run) is None, api
+
+
 def test_populate_refused_by_the_overflow_guard_is_not_a_grant_failure() -> None:
     """MADV_POPULATE takes no reference, but try_grab_folio()'s guard tests the count before the
     flags: once about 2**21 R/O pins have pushed the zero page's count past INT_MAX (the
