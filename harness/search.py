@@ -141,8 +141,8 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     started = time.perf_counter()
 
     def failing_of(scenario: Scenario) -> dict[str, str]:
-        # progress is reported here, not in check(): Hypothesis derives a derandomized run's seed
-        # from check()'s source, and the corpus tests' budgets are tuned to today's seed
+        # progress is reported here, not in check(): under derandomized settings Hypothesis
+        # seeds its shrinking (and a "hypothesis" generation) from check()'s source
         if progress is not None:
             if state["first"] is None:
                 progress(state["count"], budget, "examples")
