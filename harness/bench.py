@@ -4,7 +4,9 @@ For every regression file that expects a property to fail somewhere, search that
 from scratch (no example database) with N seeds and report the detection rate, examples
 and seconds to the first failure, seconds until shrinking is done, and how often the
 shrunk scenario is the file's own (canonical, minimal) scenario, or that of another file
-recording the same property failing on that profile (the search cannot tell them apart). Also the speed of the
+recording the same property failing on that profile (the search cannot tell them apart),
+and how often it is no larger than the smallest of those (a different story of the same size,
+or a smaller one than the file tells, counts there). Also the speed of the
 search beside model-only runs on the same scenarios. A benchmark, never a timed test.
 """
 
@@ -23,6 +25,7 @@ from rich.table import Table
 from .model.kernels import PROFILE_NAMES
 from .progress import ProgressFn
 from .regression import RegressionError, load
+from .scenario import Scenario
 from .search import BUG_BUDGET, GENERATIONS, _failing, search
 
 
@@ -37,6 +40,8 @@ class BugResult:
     seconds_to_failure: list[float] = attrs.field(factory=list)
     seconds_total: list[float] = attrs.field(factory=list)
     canonical: int = 0
+    #: shrunk to a counterexample no larger than the smallest recorded one (scenario_size)
+    no_larger: int = 0
 
     def to_json(self) -> dict[str, Any]:
         ex, det, tot = self.examples_to_failure, self.seconds_to_failure, self.seconds_total
@@ -48,6 +53,7 @@ class BugResult:
             "median_seconds_to_detect": round(statistics.median(det), 3) if det else None,
             "median_seconds_to_shrunk": round(statistics.median(tot), 3) if tot else None,
             "canonical_rate": self.canonical / self.detected if self.detected else None,
+            "no_larger_rate": self.no_larger / self.detected if self.detected else None,
         }
 
 
@@ -102,6 +108,13 @@ def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
     return [entry for entry in found if best[(entry[1], entry[2])] is entry]
 
 
+def scenario_size(scenario: Scenario) -> tuple[int, int, int]:
+    """How big a counterexample is, to compare a shrunk one with the corpus's: operations
+    (interleaved ones included), then VMAs, then pages."""
+    ops = sum(1 + len(getattr(op, "interleave", ())) for op in scenario.ops)
+    return ops, len(scenario.layout), sum(vma.pages for vma in scenario.layout)
+
+
 def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | Path = "regressions",
               all_profiles: bool = False, speed_examples: int = 1000,
               only: str | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -119,6 +132,7 @@ def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | 
         # on v5.7), and the search, stopping at the first failure, shrinks whichever it met. It is
         # canonical when it shrinks to the file's own scenario or to another such file's.
         canonical = {r.scenario for r in corpus.values() if prop in r.expected_failures(profile)}
+        smallest = min(scenario_size(scenario) for scenario in canonical)
         result = BugResult(str(path), profile, prop, seeds)
         for seed in range(seeds):
             if progress is not None:
@@ -131,6 +145,7 @@ def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | 
             result.seconds_to_failure.append(found.seconds_to_failure or 0.0)
             result.seconds_total.append(found.seconds)
             result.canonical += found.counterexample in canonical
+            result.no_larger += found.counterexample is not None and scenario_size(found.counterexample) <= smallest
         results.append(result)
     if progress is not None:
         progress(len(chosen) * seeds, total, "search speed against model-only speed")
@@ -148,7 +163,7 @@ def render(data: dict[str, Any]) -> Table:
     table = Table(title=f"detection over {data['seeds']} seeds (budget {data['max_examples']} examples per search)",
                   title_justify="left")
     for column in ("bug", "profile", "property", "detected", "examples median/max", "s to detect",
-                   "s to shrunk", "canonical"):
+                   "s to shrunk", "canonical", "no larger"):
         table.add_column(column)
     for bug in data["bugs"]:
         rate = bug["detection_rate"]
@@ -158,6 +173,7 @@ def render(data: dict[str, Any]) -> Table:
             f"{bug['median_examples_to_failure']}/{bug['max_examples_to_failure']}",
             f"{bug['median_seconds_to_detect']}", f"{bug['median_seconds_to_shrunk']}",
             "-" if bug["canonical_rate"] is None else f"{bug['canonical_rate']:.0%}",
+            "-" if bug.get("no_larger_rate") is None else f"{bug['no_larger_rate']:.0%}",
         )
     return table
 

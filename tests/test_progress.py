@@ -77,6 +77,16 @@ def test_bench_counts_every_seed_and_the_speed_comparison(monkeypatch: pytest.Mo
     total = 2 * len(data["bugs"]) + 1
     assert set(data["search_speed"]) == {"random", "hypothesis"}
     assert all(row["examples"] == 3 and 0 < row["ratio"] for row in data["search_speed"].values())
+    assert all(bug["no_larger_rate"] is None or 0 <= bug["no_larger_rate"] <= 1 for bug in data["bugs"])
+
+
+def test_scenario_size_counts_interleaved_operations_then_vmas_then_pages() -> None:
+    from harness import scenario as sc
+    from harness.bench import scenario_size
+
+    racing = sc.Gup("get_user_pages", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"), interleave=(sc.MadvDontneed(0, 1),))
+    assert scenario_size(sc.Scenario((sc.Vma(0, 3), sc.Vma(4, 2)), (racing, sc.Fork()))) == (3, 2, 5)
+    assert scenario_size(sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1),))) == (1, 1, 1)
     assert [done for done, _, _ in calls] == list(range(total))
     assert {t for _, t, _ in calls} == {total}
     assert "seed 1" in calls[1][2]
