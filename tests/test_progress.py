@@ -78,6 +78,9 @@ def test_bench_counts_every_seed_and_the_speed_comparison(monkeypatch: pytest.Mo
     assert set(data["search_speed"]) == {"random", "hypothesis"}
     assert all(row["examples"] == 3 and 0 < row["ratio"] for row in data["search_speed"].values())
     assert all(bug["no_larger_rate"] is None or 0 <= bug["no_larger_rate"] <= 1 for bug in data["bugs"])
+    assert [done for done, _, _ in calls] == list(range(total))
+    assert {t for _, t, _ in calls} == {total}
+    assert "seed 1" in calls[1][2]
 
 
 def test_scenario_size_counts_interleaved_operations_then_vmas_then_pages() -> None:
@@ -87,9 +90,6 @@ def test_scenario_size_counts_interleaved_operations_then_vmas_then_pages() -> N
     racing = sc.Gup("get_user_pages", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"), interleave=(sc.MadvDontneed(0, 1),))
     assert scenario_size(sc.Scenario((sc.Vma(0, 3), sc.Vma(4, 2)), (racing, sc.Fork()))) == (3, 2, 5)
     assert scenario_size(sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1),))) == (1, 1, 1)
-    assert [done for done, _, _ in calls] == list(range(total))
-    assert {t for _, t, _ in calls} == {total}
-    assert "seed 1" in calls[1][2]
 
 
 def test_a_count_without_total_is_drawn_as_one(terminal: None, capsys: pytest.CaptureFixture[str]) -> None:
