@@ -349,8 +349,9 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                       f"replay: gupharness replay {escape(str(path))} --kernel {profile.name} --trace")
         elif not finding.new:
             con.print(f"not saved (known); gupharness hunt --kernel {profile.name} --new looks past it")
-    con.print(f"found after {result.examples_to_failure} examples, shrunk in {result.examples} examples "
-              f"({result.seconds:.2f} s)")
+    found = ("replayed from the example database (a failure an earlier search saved)" if result.replayed
+             else f"found after {result.examples_to_failure} examples")
+    con.print(f"{found}, shrunk in {result.examples} examples ({result.seconds:.2f} s)")
     return 1 if new or not args.new else 0
 
 

@@ -48,3 +48,16 @@ def test_a_second_worker_replays_the_first_workers_failure_first(tmp_path: Path)
         assert set(server.keys()) == keys_before
     finally:
         server.shutdown()
+
+
+def test_the_report_says_when_a_failure_was_replayed_rather_than_found(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GUPHARNESS_DB": str(tmp_path / "db"), "HYPOTHESIS_PROFILE": "dev",
+           "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "local")}
+    env.pop("CI", None)
+    argv = [sys.executable, "-m", "harness", "hunt", "--kernel", "v5.19-rc1", "--property", "terminates",
+            "--no-save", "-q"]
+    first, second = (subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                     for _ in range(2))
+    assert first.returncode == second.returncode == 1, first.stderr + second.stderr
+    assert "found after" in first.stdout and "replayed from the example database" not in first.stdout
+    assert "replayed from the example database" in second.stdout
