@@ -392,21 +392,20 @@ class _Executor:
         kind = FOLL(0) if caller.populate else FOLL.PIN if caller.api.startswith("pin_") else FOLL.GET
         permitted = _range_permitted(k, mm, op.start, op.pages, flags | kind)
         no_page = _no_struct_page(mm, op.start, op.pages)
+        # an overflow guard refusing during this call (also populate's: it takes no reference,
+        # but try_grab_folio()'s guard, 8fde12ca79af, tests the count before the flags)
+        warnings = len(k.warnings)
         if caller.populate:
             k.racing_isolations = []
             k.failslab = False
             result.flags = flags
-            warnings = len(k.warnings)
             result.result = populate(k, mm, op.start, op.pages, flags)
-            # populate takes no reference, but try_grab_folio()'s guard (8fde12ca79af) tests the
-            # count before looking at the flags: an overflowed page refuses it too
             result.guard_refused = any(w.guard for w in k.warnings[warnings:])
             result.range_permitted = permitted and _range_permitted(k, mm, op.start, op.pages, flags)
             result.no_struct_page = no_page or _no_struct_page(mm, op.start, op.pages)
             return
         failures = k.migration_failures
         alloc_failures = k.alloc_failures
-        warnings = len(k.warnings)
         if op.repeat > 1:
             k.racing_isolations = []  # a repeated call has no interleaved operations
             self._gup_repeated(index, op, result, mm, flags)
