@@ -287,11 +287,17 @@ def _children(parent: int | None = None) -> set[int]:
     return found
 
 
-def _names(directory: str) -> set[str]:
-    """The directory's entries but those tempfile gives other processes (tmpXXXXXXXX, pytest's
-    and the other xdist worker's tests, running beside this one): the oracle makes its files
-    with O_TMPFILE and names none, so any other new name is one it left behind."""
-    return {name for name in os.listdir(directory) if not re.fullmatch(r"tmp[a-z0-9_]{8}", name)}
+def _left_behind(before: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Names that appeared in each directory since `before`, but those other processes own:
+    tempfile's (tmpXXXXXXXX) and per-process scratch names ending in a live pid (pytest's and
+    the other xdist worker's tests run beside this one and come and go). The oracle makes its
+    files with O_TMPFILE and names none, so any other new name is one it left behind."""
+    def foreign(name: str) -> bool:
+        owner = re.search(r"-(\d+)$", name)
+        return bool(re.fullmatch(r"tmp[a-z0-9_]{8}", name)) or (owner is not None
+                                                                and os.path.exists(f"/proc/{owner.group(1)}"))
+
+    return {d: {name for name in set(os.listdir(d)) - names if not foreign(name)} for d, names in before.items()}
 
 
 @pytest.mark.slow
@@ -305,12 +311,12 @@ def test_fifty_scenarios_leave_no_fds_files_or_children() -> None:
     fds_before = set(os.listdir("/proc/self/fd"))
     executor_fds_before = set(os.listdir(f"/proc/{executor}/fd"))
     dirs = [d for d in ("/var/tmp", "/tmp", AVAILABLE.block_dir) if d]
-    files_before = {d: _names(d) for d in dirs}
+    files_before = {d: set(os.listdir(d)) for d in dirs}
     for _ in range(50):
         assert live(layout, ops).error is None
     assert set(os.listdir("/proc/self/fd")) == fds_before
     assert set(os.listdir(f"/proc/{executor}/fd")) == executor_fds_before
-    assert {d: _names(d) for d in dirs} == files_before
+    assert _left_behind(files_before) == {d: set() for d in dirs}
     assert _children() == children_before
     assert _children(executor) == set()  # every scenario process was reaped by the executor
 
