@@ -621,16 +621,17 @@ class _Executor:
                 maps[(mm.pid, addr)] = pte.pfn
                 if pte.folio.freed:
                     dangling.append((mm.pid, addr, pte.pfn))
-        counted = k.has("zero_page_pin_uncounted")
+        zero_pins_counted = not k.has("zero_page_pin_uncounted")
         # the holders' count as the kernel's 32-bit atomic_t holds it (a count that overflowed
         # is explained modulo 2**32; the overflow itself is the guards' business)
-        accounting = tuple(
-            (f.pfn, f.refcount, wrap_refcount(explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0),
-                                                                 zero_pins_counted=not counted)))
-            for f in k.mem.live()
-        )
-        mapcounts = tuple((f.pfn, f.mapcount) for f in k.mem.live() if not f.is_zero)
-        return Snapshot(after, tuple(held), maps, accounting, tuple(dangling), mapcounts)
+        accounting = []
+        mapcounts = []
+        for f in k.mem.live():  # one pass: this runs after every operation of every example
+            accounting.append((f.pfn, f.refcount, wrap_refcount(
+                explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0), zero_pins_counted=zero_pins_counted))))
+            if not f.is_zero:
+                mapcounts.append((f.pfn, f.mapcount))
+        return Snapshot(after, tuple(held), maps, tuple(accounting), tuple(dangling), tuple(mapcounts))
 
     def release_all(self) -> None:
         """What a process exit or driver teardown does: every remaining pin/reference goes.
@@ -763,25 +764,34 @@ def observe(k: Kernel, span: int, previous: dict[int, int] | None, process: int 
     for addr in range(span):
         pte = None if mm.exited else mm.ptes.get(addr)
         if pte is None:
-            pages.append(PageObservation(present=False))
+            pages.append(_ABSENT)
             continue
         pfns[addr] = pte.pfn
         before = None if previous is None else previous.get(addr)
         identity = "new" if before is None else "same" if before == pte.pfn else "replaced"
         folio = pte.folio
         if folio is None:  # PFN map: no struct page behind it
-            pages.append(PageObservation(present=True, identity=identity))
+            pages.append(_present(False, False, False, identity))
             continue
-        pages.append(PageObservation(
-            present=True,
-            zero=folio.is_zero,
-            anon=folio.anon,
-            # pagemap's "exclusively mapped" bit is page_mapcount() == 1; the zero page has no struct
-            # page for pagemap (vm_normal_page() is NULL), so never
-            mapped_once=not folio.is_zero and folio.mapcount == 1,
-            identity=identity,
-        ))
+        # pagemap's "exclusively mapped" bit is page_mapcount() == 1; the zero page has no struct
+        # page for pagemap (vm_normal_page() is NULL), so never
+        pages.append(_present(folio.is_zero, folio.anon, not folio.is_zero and folio.mapcount == 1, identity))
     return tuple(pages), pfns
+
+
+#: observations are immutable and take few distinct values: shared, rather than built for
+#: every page after every operation of every example
+_ABSENT = PageObservation(present=False)
+_PRESENT: dict[tuple[bool, bool, bool, str], PageObservation] = {}
+
+
+def _present(zero: bool, anon: bool, mapped_once: bool, identity: str) -> PageObservation:
+    key = (zero, anon, mapped_once, identity)
+    seen = _PRESENT.get(key)
+    if seen is None:
+        seen = _PRESENT[key] = PageObservation(present=True, zero=zero, anon=anon, mapped_once=mapped_once,
+                                               identity=identity)
+    return seen
 
 
 def describe_op(op: sc.Op) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-from .flags import FAULT_FLAG, VM
+from .flags import FAULT_FLAG, VM, int_arithmetic
 from .kernel import Kernel
 from .memory import Folio
 from .mm import MM, Pte, Vma, is_cow_mapping
@@ -23,6 +23,7 @@ class VM_FAULT(enum.IntFlag):
     OOM = 1 << 3
 
 
+int_arithmetic(VM_FAULT)
 VM_FAULT_ERROR = VM_FAULT.SIGSEGV | VM_FAULT.SIGBUS | VM_FAULT.OOM
 
 
