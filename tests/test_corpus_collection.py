@@ -34,7 +34,7 @@ def test_malformed_and_slow_files_fail_alone(pytester: pytest.Pytester) -> None:
     (corpus / "slow.json").write_text(json.dumps(_slow_file()))
     pytester.makepyfile(test_other="def test_other_tests_still_run():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "gup_kernels=v4.8 v5.19-rc1 mainline",
-                                "-o", "gup_corpus_timeout=2", "-o", "timeout=0")
+                                "-o", "gup_corpus_timeout=1", "-o", "timeout=0")
     outcomes = result.parseoutcomes()
     # 2 good files x 3 profiles (the seed is not applicable on v4.8) + the other test pass; the
     # broken file is one failing item, and the slow file fails on each profile by its own bound;
