@@ -3,10 +3,10 @@
 For every regression file that expects a property to fail somewhere, search that profile
 from scratch (no example database) with N seeds and report the detection rate, examples
 and seconds to the first failure, seconds until shrinking is done, and how often the
-shrunk scenario is the file's own (canonical, minimal) scenario, or that of another file
-recording the same property failing on that profile (the search cannot tell them apart),
-and how often it is no larger than the smallest of those (a different story of the same size,
-or a smaller one than the file tells, counts there). Also the speed of the
+shrunk scenario is canonical: the normal form (harness/normalize.py) the file's own scenario
+reduces to, or that of another file recording the same property failing on that profile (the
+search cannot tell them apart); and how often it is no larger than the smallest of those files'
+scenarios as recorded. Also the speed of the
 search beside model-only runs on the same scenarios. A benchmark, never a timed test.
 """
 
@@ -26,7 +26,8 @@ from .model.kernels import PROFILE_NAMES
 from .progress import ProgressFn
 from .regression import RegressionError, load
 from .scenario import Scenario
-from .search import BUG_BUDGET, GENERATIONS, _failing, search
+from .reduce import reduce
+from .search import BUG_BUDGET, GENERATIONS, _failing, _failing_one, search
 
 
 @attrs.define
@@ -108,6 +109,16 @@ def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
     return [entry for entry in found if best[(entry[1], entry[2])] is entry]
 
 
+def canonical_form(scenario: Scenario, profile: str, prop: str) -> Scenario:
+    """Where a search for `prop` on `profile` should end when it meets this recorded failure:
+    the scenario reduced the way the search reduces its own (harness/reduce.py, which ends in
+    harness/normalize.py's normal form). A file may tell a longer story (vmsplice, then a
+    release) than the smallest failure of that property (the same overflow through
+    get_user_pages, no release): its canonical form is that smallest one."""
+    names = (prop,)
+    return reduce(scenario, lambda candidate: prop in _failing_one(candidate, profile, names))
+
+
 def scenario_size(scenario: Scenario) -> tuple[int, int, int]:
     """How big a counterexample is, to compare a shrunk one with the corpus's: operations
     (interleaved ones included), then VMAs, then pages."""
@@ -131,8 +142,9 @@ def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | 
         # A search finds "prop fails on profile"; several files may record that (e.g. pin_coherence
         # on v5.7), and the search, stopping at the first failure, shrinks whichever it met. It is
         # canonical when it shrinks to the file's own scenario or to another such file's.
-        canonical = {r.scenario for r in corpus.values() if prop in r.expected_failures(profile)}
-        smallest = min(scenario_size(scenario) for scenario in canonical)
+        recorded = [r.scenario for r in corpus.values() if prop in r.expected_failures(profile)]
+        canonical = {canonical_form(scenario, profile, prop) for scenario in recorded}
+        smallest = min(scenario_size(scenario) for scenario in recorded)
         result = BugResult(str(path), profile, prop, seeds)
         for seed in range(seeds):
             if progress is not None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from . import scenario as sc
+from .normalize import normal_form, sorted_flags
 
 Failing = Callable[[sc.Scenario], bool]
 
@@ -23,7 +24,23 @@ SIMPLEST_APIS = ("pin_user_pages", "get_user_pages")
 
 
 def reduce(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000) -> sc.Scenario:
-    """Greedy reduction to a fixpoint; `still_fails` must hold for `scenario`."""
+    """Greedy reduction to a fixpoint, then the normal form among failing scenarios of that
+    shape (harness/normalize.py), again until neither changes anything; `still_fails` must
+    hold for `scenario`."""
+    current = sorted_flags(scenario)
+    tries = 0
+    while tries < budget:
+        current, spent = _greedy(current, still_fails, budget - tries)
+        tries += spent
+        normal, spent = normal_form(current, still_fails, budget - tries)
+        tries += spent
+        if normal == current:
+            break
+        current = normal
+    return current
+
+
+def _greedy(scenario: sc.Scenario, still_fails: Failing, budget: int) -> tuple[sc.Scenario, int]:
     current = scenario
     tries = 0
     progress = True
@@ -43,7 +60,7 @@ def reduce(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000) -> s
                 break
             if tries >= budget:
                 break
-    return current
+    return current, tries
 
 
 def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
@@ -57,6 +74,12 @@ def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
     folded = _fold_first_access(s)
     if folded is not None:
         yield folded
+    # a fork whose child's operations the parent does instead
+    for i, op in enumerate(s.ops):
+        if isinstance(op, sc.Fork):
+            merged = _without_fork(s, i)
+            if merged is not None:
+                yield merged
     # whole VMAs
     if len(s.layout) > 1:
         for i in range(len(s.layout)):
@@ -94,16 +117,46 @@ def _without_op(s: sc.Scenario, index: int) -> sc.Scenario | None:
     return attrs.evolve(s, ops=tuple(ops))
 
 
+def _without_fork(s: sc.Scenario, index: int) -> sc.Scenario | None:
+    """Drop fork `index` when its child is the last process: the child's operations are the
+    parent's (its exit goes); None when a later fork needs the child."""
+    fork = s.ops[index]
+    assert isinstance(fork, sc.Fork)
+    child = 1 + sum(1 for op in s.ops[:index] if isinstance(op, sc.Fork))
+    if any(isinstance(op, sc.Fork) for op in s.ops[index + 1:]):
+        return None
+
+    def moved(op: sc.Op) -> sc.Op:
+        if isinstance(op, sc.Gup):
+            op = attrs.evolve(op, interleave=tuple(moved(inner) for inner in op.interleave))
+        if getattr(op, "process", None) == child:
+            return attrs.evolve(op, process=fork.process)  # type: ignore[misc]
+        return op
+
+    ops = [moved(op) for i, op in enumerate(s.ops) if i != index and not (isinstance(op, sc.Exit) and op.process == child)]
+    if any(isinstance(op, (sc.Release, sc.DmaRead, sc.DmaWrite)) for op in ops):
+        return None  # references by index: the plain removals handle those
+    return attrs.evolve(s, ops=tuple(ops))
+
+
 def _fold_first_access(s: sc.Scenario) -> sc.Scenario | None:
-    """The scenario with its first operation, a CPU read or write by process 0, done by the
-    layout instead (its page pre-faulted `r` or `w`); None when that does not apply."""
-    if not s.ops or not isinstance(s.ops[0], (sc.CpuRead, sc.CpuWrite)) or s.ops[0].process:
+    """The scenario with its first operation, a CPU read or write by process 0 (or a one-page
+    GUP call that does not write, which read-faults its page), done by the layout instead (its
+    page pre-faulted `r` or `w`); None when that does not apply."""
+    if not s.ops or getattr(s.ops[0], "process", 0):
         return None
     access = s.ops[0]
-    char = "w" if isinstance(access, sc.CpuWrite) else "r"
+    if isinstance(access, sc.Gup):
+        if access.pages != 1 or access.interleave or sc.writes_through(access) or access.repeat != 1:
+            return None
+        page, char = access.start, "r"
+    elif isinstance(access, (sc.CpuRead, sc.CpuWrite)):
+        page, char = access.page, "w" if isinstance(access, sc.CpuWrite) else "r"
+    else:
+        return None
     for i, vma in enumerate(s.layout):
-        if vma.start <= access.page < vma.end:
-            offset = access.page - vma.start
+        if vma.start <= page < vma.end:
+            offset = page - vma.start
             faulted = vma.faulted.ljust(vma.pages, "-")
             if sc.FAULT_CHARS.index(faulted[offset]) >= sc.FAULT_CHARS.index(char):
                 return None  # already faulted that way: dropping the access is the plain removal
@@ -144,6 +197,9 @@ def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
     if vma.pages > 1:
         yield attrs.evolve(vma, pages=1, faulted=vma.faulted[:1], driver=_all_p(vma.driver[:1]))
         yield attrs.evolve(vma, pages=vma.pages - 1, faulted=vma.faulted[:-1], driver=_all_p(vma.driver[:-1]))
+        # its first page gone (the moves down to address 0 follow)
+        yield attrs.evolve(vma, start=vma.start + 1, pages=vma.pages - 1, faulted=_no_blank(vma.faulted[1:]),
+                           driver=_all_p(vma.driver[1:]))
     if vma.driver:
         yield attrs.evolve(vma, driver="")
     if vma.faulted:
@@ -156,6 +212,10 @@ def _simpler_vma(vma: sc.Vma) -> Iterator[sc.Vma]:
     for field, value in SIMPLEST_VMA.items():
         if getattr(vma, field) != value:
             yield attrs.evolve(vma, **{field: value})  # type: ignore[arg-type]
+
+
+def _no_blank(faulted: str) -> str:
+    return "" if not faulted.strip("-") else faulted
 
 
 def _all_p(driver: str) -> str:
