@@ -24,9 +24,9 @@ from rich.table import Table
 
 from .model.kernels import PROFILE_NAMES
 from .progress import ProgressFn
+from .reduce import reduce
 from .regression import RegressionError, load
 from .scenario import Scenario
-from .reduce import reduce
 from .search import BUG_BUDGET, GENERATIONS, _failing, _failing_one, search
 
 
