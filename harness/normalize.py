@@ -147,7 +147,7 @@ def _simpler_ops(op: sc.Op, pages: tuple[int, ...]) -> list[sc.Op]:
     mine = op_key(op)
     if type(op) not in KIND_ORDER:
         return []
-    process = op.process  # type: ignore[attr-defined]
+    process: int = getattr(op, "process", 0)
     found: list[sc.Op] = []
     for page in pages:
         found += [sc.CpuWrite(page, process), sc.CpuRead(page, process)]

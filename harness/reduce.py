@@ -130,7 +130,7 @@ def _without_fork(s: sc.Scenario, index: int) -> sc.Scenario | None:
         if isinstance(op, sc.Gup):
             op = attrs.evolve(op, interleave=tuple(moved(inner) for inner in op.interleave))
         if getattr(op, "process", None) == child:
-            return attrs.evolve(op, process=fork.process)  # type: ignore[misc]
+            return attrs.evolve(op, process=fork.process)  # type: ignore[misc, arg-type]
         return op
 
     ops = [moved(op) for i, op in enumerate(s.ops) if i != index and not (isinstance(op, sc.Exit) and op.process == child)]
@@ -143,7 +143,7 @@ def _fold_first_access(s: sc.Scenario) -> sc.Scenario | None:
     """The scenario with its first operation, a CPU read or write by process 0 (or a one-page
     GUP call that does not write, which read-faults its page), done by the layout instead (its
     page pre-faulted `r` or `w`); None when that does not apply."""
-    if not s.ops or getattr(s.ops[0], "process", 0):
+    if not s.ops or getattr(s.ops[0], "process", 0) != 0:
         return None
     access = s.ops[0]
     if isinstance(access, sc.Gup):
