@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class BugResult:
             "median_seconds_to_shrunk": round(statistics.median(tot), 3) if tot else None,
             "canonical_rate": self.canonical / self.detected if self.detected else None,
             "no_larger_rate": self.no_larger / self.detected if self.detected else None,
+            "examples_to_failure": ex, "seconds_to_detect": [round(t, 3) for t in det],
         }
 
 
@@ -126,38 +128,67 @@ def scenario_size(scenario: Scenario) -> tuple[int, int, int]:
     return ops, len(scenario.layout), sum(vma.pages for vma in scenario.layout)
 
 
-def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | Path = "regressions",
-              all_profiles: bool = False, speed_examples: int = 1000,
-              only: str | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
+def _search_once(task: tuple[str, str, int, int]) -> tuple[int, float, float, Scenario] | None:
+    """One from-scratch search of the benchmark (in a worker process with --workers):
+    (examples to failure, seconds to detect, seconds to shrunk, counterexample), or None."""
     from hypothesis import settings
 
+    profile, prop, seed, max_examples = task
+    found = search(profile, [prop], seed=seed, max_examples=max_examples, base_settings=settings.get_profile("ci"),
+                   database=None)
+    if found.counterexample is None:
+        return None
+    return found.examples_to_failure, found.seconds_to_failure or 0.0, found.seconds, found.counterexample
 
-    ci = settings.get_profile("ci")
-    results: list[BugResult] = []
+
+def run_bench(seeds: int = 20, max_examples: int = BUG_BUDGET, directory: str | Path = "regressions",
+              all_profiles: bool = False, speed_examples: int = 1000,
+              only: str | None = None, progress: ProgressFn | None = None, workers: int = 1) -> dict[str, Any]:
+    """`workers` > 1 runs that many searches at a time, each in its own process: give it no more
+    than the machine has idle cores, or the seconds measure the contention."""
     chosen = [(path, profile, prop) for path, profile, prop in bugs(directory, all_profiles)
               if only is None or only in path.name]
     total = len(chosen) * seeds + 1  # every seed of every bug, then the speed comparison
+    tasks = [(profile, prop, seed, max_examples) for _path, profile, prop in chosen for seed in range(seeds)]
+    outcomes: list[tuple[int, float, float, Scenario] | None] = [None] * len(tasks)
+    done = 0
+
+    def finished(index: int, outcome: tuple[int, float, float, Scenario] | None) -> None:
+        nonlocal done
+        outcomes[index] = outcome
+        if progress is not None:  # counts those finished before this one, as the speed comparison's does
+            profile, prop, seed, _ = tasks[index]
+            progress(done, total, f"{prop} on {profile}, seed {seed}")
+        done += 1
+
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_search_once, task): i for i, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    else:
+        for i, task in enumerate(tasks):
+            finished(i, _search_once(task))
     corpus = {path: load(path) for path in sorted(Path(directory).glob("*.json"))}
-    for path, profile, prop in chosen:
+    results: list[BugResult] = []
+    for number, (path, profile, prop) in enumerate(chosen):
         # A search finds "prop fails on profile"; several files may record that (e.g. pin_coherence
         # on v5.7), and the search, stopping at the first failure, shrinks whichever it met. It is
-        # canonical when it shrinks to the file's own scenario or to another such file's.
+        # canonical when it ends at the normal form of the file's own scenario or of another such file's.
         recorded = [r.scenario for r in corpus.values() if prop in r.expected_failures(profile)]
         canonical = {canonical_form(scenario, profile, prop) for scenario in recorded}
         smallest = min(scenario_size(scenario) for scenario in recorded)
         result = BugResult(str(path), profile, prop, seeds)
-        for seed in range(seeds):
-            if progress is not None:
-                progress(len(results) * seeds + seed, total, f"{path.stem} on {profile}, seed {seed}")
-            found = search(profile, [prop], seed=seed, max_examples=max_examples, base_settings=ci, database=None)
-            if found.counterexample is None:
+        for outcome in outcomes[number * seeds:(number + 1) * seeds]:
+            if outcome is None:
                 continue
+            examples, seconds_to_failure, seconds, counterexample = outcome
             result.detected += 1
-            result.examples_to_failure.append(found.examples_to_failure)
-            result.seconds_to_failure.append(found.seconds_to_failure or 0.0)
-            result.seconds_total.append(found.seconds)
-            result.canonical += found.counterexample in canonical
-            result.no_larger += found.counterexample is not None and scenario_size(found.counterexample) <= smallest
+            result.examples_to_failure.append(examples)
+            result.seconds_to_failure.append(seconds_to_failure)
+            result.seconds_total.append(seconds)
+            result.canonical += counterexample in canonical
+            result.no_larger += scenario_size(counterexample) <= smallest
         results.append(result)
     if progress is not None:
         progress(len(chosen) * seeds, total, "search speed against model-only speed")

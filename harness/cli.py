@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--mutants", action="store_true", help="the mutation benchmark: how many of the model's "
                        "source mutants the search catches (see `gupharness mutants`)")
     bench.add_argument("--list", action="store_true", help="with --mutants: list the mutants and their diffs")
-    bench.add_argument("--workers", type=int, default=2, help="with --mutants: mutants searched at a time")
+    bench.add_argument("--workers", type=int, default=None,
+                       help="searches at a time, each in its own process (default: 1; with --mutants: 2 mutants)")
     _add_quiet(bench)
 
     mutants = sub.add_parser("mutants", help="list the model's source mutants (the mutation benchmark)")
@@ -611,6 +612,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_mutants(args)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("gupharness bench: --workers must be at least 1")
     if args.json_file:
         writable_file(args.json_file, "bench", "--json")
     if args.only is not None:
@@ -619,7 +622,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError(f"gupharness bench: --only {args.only}: no catalogued bug's file name contains it")
     with shown("bench", args.quiet) as progress:
         data = run_bench(args.seeds, args.max_examples or BUG_BUDGET, all_profiles=args.all_profiles, only=args.only,
-                         progress=progress)
+                         progress=progress, workers=args.workers or 1)
     con = report.console()
     con.print(render(data))
     con.print(render_speed(data))
@@ -740,6 +743,8 @@ def _bench_mutants(args: argparse.Namespace) -> int:
         return cmd_mutants(args)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError("gupharness bench: --max-examples must be at least 1")
+    if args.workers is None:
+        args.workers = 2
     if args.workers < 1:
         raise UsageError("gupharness bench: --workers must be at least 1")
     if args.only is not None and not listing(args.only):

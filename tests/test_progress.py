@@ -98,3 +98,13 @@ def test_a_count_without_total_is_drawn_as_one(terminal: None, capsys: pytest.Ca
         update(12, None, "shrinking")
     err = capsys.readouterr().err
     assert "12/?" in err and "12/10" not in err
+
+
+def test_bench_workers_measure_the_same_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--workers runs the seeds' searches in parallel processes: the same examples to detection
+    and the same shrunk counterexamples as one at a time (each search is seeded)."""
+    monkeypatch.chdir(ROOT)
+    runs = [run_bench(2, 200, speed_examples=2, only="zero-pfn-longterm-livelock", workers=w)["bugs"] for w in (1, 2)]
+    assert runs[0] and [b["examples_to_failure"] for b in runs[0]] == [b["examples_to_failure"] for b in runs[1]]
+    assert [b["canonical_rate"] for b in runs[0]] == [b["canonical_rate"] for b in runs[1]]
+    assert all(b["detection_rate"] == 1 for b in runs[0])
