@@ -64,8 +64,8 @@ KIND_ORDER: tuple[type, ...] = (sc.CpuWrite, sc.CpuRead, sc.Gup, sc.MadvDontneed
 def op_key(op: sc.Op) -> tuple:
     """Compares alternatives at one position, as this module makes them."""
     rank = KIND_ORDER.index(type(op)) if type(op) in KIND_ORDER else len(KIND_ORDER)
-    if isinstance(op, sc.Gup):
-        return (rank, API_ORDER.index(op.api), flags_key(op.flags))
+    if isinstance(op, sc.Gup):  # fewer racing operations first: they count in a scenario's size
+        return (rank, len(op.interleave), API_ORDER.index(op.api), flags_key(op.flags))
     return (rank,)
 
 
@@ -141,7 +141,8 @@ def _simpler_vmas(vma: sc.Vma) -> list[sc.Vma]:
 
 def _simpler_ops(op: sc.Op, pages: tuple[int, ...]) -> list[sc.Op]:
     """Alternatives of lower key at the same position, by the same process: a call through
-    another entry point or with other flags (the flags it has and the common ones), and in place
+    another entry point or with other flags (the flags it has and the common ones), with or
+    without its racing operations (a simpler call may not need the race), and in place
     of any other swappable operation, a CPU access, a call or a zap of one page it touches
     (`pages`: an exit touches every page the scenario addresses)."""
     mine = op_key(op)
@@ -153,9 +154,9 @@ def _simpler_ops(op: sc.Op, pages: tuple[int, ...]) -> list[sc.Op]:
         found += [sc.CpuWrite(page, process), sc.CpuRead(page, process)]
     if isinstance(op, sc.Gup):
         pool = tuple(dict.fromkeys(op.flags + _COMMON_FLAGS))
-        for api in API_ORDER:
+        for api, interleave in itertools.product(API_ORDER, dict.fromkeys((op.interleave, ()))):
             for flags in ([()] if api in sc.CALLER_APIS else _subsets(pool)):
-                found.append(attrs.evolve(op, api=api, flags=flags))
+                found.append(attrs.evolve(op, api=api, flags=flags, interleave=interleave))
     else:
         for page in pages:
             found += [sc.Gup(api, page, 1, flags, (), process) for api in API_ORDER[:6] for flags in _subsets(_COMMON_FLAGS)]

@@ -183,6 +183,7 @@ def _simpler_op(op: sc.Op) -> Iterator[sc.Op]:
         if op.pages > 1:
             yield attrs.evolve(op, pages=1)
             yield attrs.evolve(op, pages=op.pages - 1)
+            yield attrs.evolve(op, start=op.start + 1, pages=op.pages - 1)  # its first page gone
         if op.process:
             yield attrs.evolve(op, process=0)
         if op.repeat > 1:

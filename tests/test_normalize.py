@@ -134,3 +134,22 @@ def test_reduction_drops_a_vmas_leading_pages() -> None:
     assert fails(s)
     # (untouched, as the seed file has it: the long-term call read-faults the zero page itself)
     assert reduce(s, fails) == sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),))
+
+
+def test_a_call_over_two_vmas_shrinks_to_the_page_that_matters() -> None:
+    """Two one-page VMAs, a two-page long-term pin, a write to the second page: the pin's first
+    page goes, then the first VMA, and the rest moves down to address 0."""
+    fails = _fails("v5.7", "pin_coherence")
+    s = sc.Scenario((sc.Vma(0, 1), sc.Vma(1, 1)), (sc.Gup("pin_user_pages", 0, 2, ("FOLL_LONGTERM",)), sc.CpuWrite(1)))
+    assert fails(s)
+    assert reduce(s, fails) == sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),
+                                                             sc.CpuWrite(0)))
+
+
+def test_a_call_may_lose_its_race_when_another_entry_point_or_flags_need_none() -> None:
+    fails = _fails("v5.9", "pin_coherence")
+    racing = sc.Gup("pin_user_pages_fast", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"), (sc.Mprotect(0, 1, "r"),))
+    s = sc.Scenario((sc.Vma(0, 1),), (racing, sc.Gup("pin_user_pages", 0, 1, ("FOLL_WRITE", "FOLL_FORCE"))))
+    assert fails(s)
+    form, _ = normal_form(s, fails)
+    assert form == sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)), sc.CpuWrite(0)))
