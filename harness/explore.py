@@ -19,6 +19,7 @@ de-duplication already merges the orders that end in the same state, one depth l
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -91,7 +92,7 @@ class Scope:
         each op one the vocabulary offers at that point, taking every earlier gup not released as
         held (the explorer keeps only those that succeeded) and every page as already named (the
         explorer offers only the lowest untouched one, a renaming of the others)."""
-        if len(scenario.ops) > self.depth or tuple(map(_canonical, scenario.layout)) not in set(self.layouts()):
+        if len(scenario.ops) > self.depth or tuple(map(_canonical, scenario.layout)) not in _layouts(self):
             return False
         node = _Node(sc.Scenario(scenario.layout, ()), (), 1, frozenset(), frozenset(range(self.pages)))
         for index, op in enumerate(scenario.ops):
@@ -116,6 +117,11 @@ class Scope:
                 f"gup via {'/'.join(self.apis)} with flags "
                 f"{', '.join('|'.join(f) or '0' for f in self.flag_sets)}{extras}; "
                 f"depth {self.depth}")
+
+
+@functools.cache
+def _layouts(scope: Scope) -> frozenset[tuple[sc.Vma, ...]]:
+    return frozenset(scope.layouts())
 
 
 def _canonical(vma: sc.Vma) -> sc.Vma:
