@@ -9,12 +9,16 @@ Reductions that keep it tractable:
 - state de-duplication: after each prefix the machine is fingerprinted canonically
   (harness/state.py: pages, contents and pin-holding ops renamed by first appearance); a prefix
   that reaches a state already seen is not extended, since its futures are the same;
-- symmetry: the pages of a VMA start out alike, so among pages no operation has named yet only
-  the lowest is offered (touching page 1 first is touching page 0 first, renamed);
+- symmetry: the pages of a VMA start out alike (a scope's layouts give all pages one fault
+  state and, for a driver mapping, one page kind), so among pages no operation has named yet
+  only the lowest is offered (touching page 1 first is touching page 0 first, renamed);
 - operations that cannot run (a process not yet forked, a release of nothing held) are never
   generated, and a prefix whose last op was not applicable on the profile is dropped.
 Not done: partial-order reduction of commuting ops in different processes (the state
-de-duplication already merges the orders that end in the same state, one depth later).
+de-duplication already merges the orders that end in the same state, one depth later). Were it
+added, the wide scope's calls would need care: a call with failing slab allocations, a repeated
+call that overflows a shared page's count, or a long-term pin that migrates a page do not commute
+with another process's ops on the same pages.
 """
 
 from __future__ import annotations

@@ -246,3 +246,16 @@ def test_untouched_pages_are_offered_once() -> None:
     assert {getattr(op, "page", getattr(op, "start", 0)) for op in vocabulary(scope, root)} == {0}
     touched = attrs.evolve(root, touched=frozenset({0}))
     assert {getattr(op, "page", getattr(op, "start", 0)) for op in vocabulary(scope, touched)} == {0, 1}
+
+
+def test_cli_wide_scope_finds_the_folio_array_leak(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--scope wide` reaches the v6.11 leak, a failing slab allocation inside a long-term pin."""
+    import json
+
+    from harness.cli import main
+
+    assert main(["explore", "--kernel", "v6.11", "--scope", "wide", "--property", "pin_balance", "--no-save",
+                 "--json", "--quiet"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    (gup,) = data["counterexample"]["ops"]
+    assert gup["interleave"] == [{"op": "fail_slab"}] and "FOLL_LONGTERM" in gup["flags"]
