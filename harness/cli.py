@@ -125,9 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore = sub.add_parser("explore", help="check every scenario of a bounded scope, shortest first")
     explore.add_argument("--kernel", required=True, help="profile name (see `gupharness kernels`)")
-    explore.add_argument("--scope", choices=("ci", "thorough"), default="ci",
-                         help="the layout and op vocabulary (ci: 1-page layouts of every kind, depth 2; thorough: "
-                              "private normal memory, depth 4, where every catalogued bug fits)")
+    explore.add_argument("--scope", choices=("ci", "wide", "thorough"), default="ci",
+                         help="the layout and op vocabulary (ci: 1-page anon/file layouts, pin/get_user_pages, "
+                              "depth 2; wide: every layout kind (driver mappings, CMA) and call (GUP-fast, io_uring, "
+                              "vmsplice, failing slab, overflowing repeats), depth 2; thorough: private normal "
+                              "memory, depth 4. Every catalogued bug fits one of them)")
     explore.add_argument("--depth", type=int, default=None, help="operations per scenario (default: the scope's)")
     explore.add_argument("--pages", type=int, default=None, help="pages in the VMA (default: the scope's)")
     explore.add_argument("--property", action="append", dest="properties", help="only this property (repeatable)")
@@ -638,14 +640,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     from properties import get_property
 
-    from .explore import CI_SCOPE, THOROUGH_SCOPE, Level, explore
+    from .explore import SCOPES, Level, explore
     from .regression import save_counterexample
     from .serialize import to_data
 
     profile = get_profile(args.kernel)
     for name in args.properties or ():
         get_property(name)
-    scope = CI_SCOPE if args.scope == "ci" else THOROUGH_SCOPE
+    scope = SCOPES[args.scope]
     if args.depth is not None:
         if not 1 <= args.depth <= 8:
             raise UsageError("gupharness explore: --depth must be between 1 and 8")

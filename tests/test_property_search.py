@@ -51,10 +51,14 @@ def known_failures(kernel: str) -> set[str]:
 #: catalogued bugs the search does not yet find reliably within BUG_BUDGET (measured with
 #: `gupharness bench`); they are still replayed on every profile from their files
 HARDER_THAN_THE_BUDGET: dict[str, str] = {
-    # (empty since the fork-aware generator. Since the random finding phase (harness/finder.py)
-    # detection no longer depends on the Hypothesis version's derandomized stream: the finder's
-    # PRNG is seeded per profile and property set. `benchmarks/detection_margins.py` gives each
-    # test's margin: at most 418 of 3000 examples (the v6.11 leak; GUP after fork on v4.9: 414))
+    # (Since the random finding phase (harness/finder.py) detection no longer depends on the
+    # Hypothesis version's derandomized stream: the finder's PRNG is seeded per profile and
+    # property set. `benchmarks/detection_margins.py` gives each test's margin: at most 418 of
+    # 3000 examples (the v6.11 leak; GUP after fork on v4.9: 414), but for the file below)
+    # a key "FILE:PROPERTY" skips that property's search only
+    "io-uring-pin-of-driver-cma-page.json:user_held_pins_longterm":
+        "user_held_pins_longterm on v6.14 takes the derandomized search 2562 of 3000 examples (8 s); the "
+        "explorer's wide scope finds it at depth 1 (tests/test_explore.py)",
 }
 
 #: files whose search may need more than BUG_BUDGET (none since the finding phase: Dirty COW's
@@ -98,8 +102,9 @@ def _recorded_bugs() -> list[tuple[str, str, Path]]:
 
 
 def test_recorded_bug_is_found_from_scratch(kernel: str, prop: str, path: Path) -> None:
-    if path.name in HARDER_THAN_THE_BUDGET:
-        pytest.skip(HARDER_THAN_THE_BUDGET[path.name])
+    for key in (path.name, f"{path.name}:{prop}"):
+        if key in HARDER_THAN_THE_BUDGET:
+            pytest.skip(HARDER_THAN_THE_BUDGET[key])
     budget = bug_budget(path)
     # detection only: shrinking is covered by the shape tests and costs more than finding.
     # Derandomized under every profile, so the verdict does not depend on the run.
