@@ -101,17 +101,40 @@ def normal_form(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000)
 
 
 def _moves(s: sc.Scenario) -> Iterator[sc.Scenario]:
-    """For each VMA, then each operation, its simpler alternatives in order, as valid scenarios."""
+    """For each VMA, then each operation, its simpler alternatives in order, as valid scenarios;
+    the layout counts before the operations (a scenario is compared VMA by VMA, then op by op)."""
     for i, vma in enumerate(s.layout):
         for alt in _simpler_vmas(vma):
             candidate = _valid(attrs.evolve(s, layout=s.layout[:i] + (alt,) + s.layout[i + 1:]))
             if candidate is not None:
                 yield candidate
+        written = _written_by_calls(s, i)
+        if written is not None:
+            yield written
     for i, op in enumerate(s.ops):
         for alt_op in _simpler_ops(op, _pages_of(op, s)):
             candidate = _valid(attrs.evolve(s, ops=s.ops[:i] + (alt_op,) + s.ops[i + 1:]))
             if candidate is not None:
                 yield candidate
+
+
+def _written_by_calls(s: sc.Scenario, index: int) -> sc.Scenario | None:
+    """VMA `index` untouched where it was written beforehand, and FOLL_WRITE on the kernel-API
+    calls into it instead: a GUP write fault makes the page the layout's write fault made (an
+    anonymous page, or a private file page's copy), so "written, then pinned" and "pinned for
+    writing" often fail alike; the second has the simpler layout. Two fields at once, which no
+    single move of a VMA or a call makes."""
+    vma = s.layout[index]
+    if "w" not in vma.faulted:
+        return None
+    ops = tuple(attrs.evolve(op, flags=tuple(sorted(op.flags + ("FOLL_WRITE",), key=FLAG_ORDER.index)))
+                if isinstance(op, sc.Gup) and op.api in sc.KERNEL_APIS and "FOLL_WRITE" not in op.flags
+                and vma.start <= op.start < vma.end else op for op in s.ops)
+    if ops == s.ops:
+        return None
+    faulted = vma.faulted.replace("w", "-")
+    alt = attrs.evolve(vma, faulted="" if not faulted.strip("-") else faulted)
+    return _valid(attrs.evolve(s, layout=s.layout[:index] + (alt,) + s.layout[index + 1:], ops=ops))
 
 
 def _valid(s: sc.Scenario) -> sc.Scenario | None:

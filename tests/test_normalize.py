@@ -53,7 +53,9 @@ def test_equal_sized_minima_of_one_bug_become_one() -> None:
     assert len(forms) == 1
     (form,) = forms
     assert fails(form)
-    assert form == _long_term_get(sc.Vma(0, 1, faulted="w", placement="movable"))
+    # the write fault done by the call itself (FOLL_WRITE), not by the layout
+    assert form == sc.Scenario((sc.Vma(0, 1, placement="movable"),),
+                               (sc.Gup("get_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),))
 
 
 def test_the_normal_form_is_a_fixpoint_and_never_grows() -> None:
@@ -144,6 +146,20 @@ def test_a_call_over_two_vmas_shrinks_to_the_page_that_matters() -> None:
     assert fails(s)
     assert reduce(s, fails) == sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)),
                                                              sc.CpuWrite(0)))
+
+
+def test_a_page_written_beforehand_may_be_written_by_the_call_instead() -> None:
+    fails = _fails("v5.7", "longterm_pins_only_on_pinnable")
+    pinned = sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",))
+    s = sc.Scenario((sc.Vma(0, 1, faulted="w", placement="movable"),), (pinned,))
+    assert fails(s)
+    form, _ = normal_form(s, fails)
+    assert form == sc.Scenario((sc.Vma(0, 1, placement="movable"),),
+                               (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM", "FOLL_WRITE")),))
+    # a caller's flags are its own: nothing to move the write to
+    caller = sc.Scenario((sc.Vma(0, 1, faulted="w", placement="movable"),), (sc.Gup("vmsplice", 0, 1),))
+    from harness.normalize import _written_by_calls
+    assert _written_by_calls(caller, 0) is None
 
 
 def test_a_call_may_lose_its_race_when_another_entry_point_or_flags_need_none() -> None:
