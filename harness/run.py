@@ -503,8 +503,11 @@ class _Executor:
         previous: Step | None = None
         ret = 0
         api = entry_point(k.profile, caller)
+        #: the shape the last repetition left (Step.shape_after); None: compute it
+        shape_now: tuple | None = None
         while done < op.repeat:
-            shape_before, refs_before = shape(k), refcounts(k)
+            shape_before = shape_now if shape_now is not None else shape(k)
+            refs_before = refcounts(k)
             pages: list[Folio] = []
             if k.trace.enabled:  # naming the flags costs more than the call: only when recorded
                 k.trace("call", f"{api}(page {op.start}, {op.pages}, {_names(flags)})"
@@ -534,6 +537,7 @@ class _Executor:
                 break
             done += 1
             step = Step.between(k, shape_before, refs_before, got)
+            shape_now = step.shape_after  # nothing below changes more than refcounts
             if step.repeats(previous):
                 n = step.room(k, op.repeat - done)
                 if n:
