@@ -641,9 +641,11 @@ class _Executor:
                 mapped = pte.folio
                 if mapped is None:
                     continue
-                maps[(pid, addr)] = pte.pfn
                 if mapped.freed:
                     dangling.append((pid, addr, pte.pfn))
+                # (a loop body that ends in an `if` gets a back-edge without a line number on
+                # Python 3.11: a timeout landing there breaks pytest's traceback rendering)
+                maps[(pid, addr)] = pte.pfn
         zero_pins_counted = not k.has("zero_page_pin_uncounted")
         # the holders' count as the kernel's 32-bit atomic_t holds it (a count that overflowed
         # is explained modulo 2**32; the overflow itself is the guards' business)
@@ -660,9 +662,9 @@ class _Executor:
                 explained = structural_refs(f)
             if not _INT_MIN <= explained <= REFCOUNT_MAX:  # wrap_refcount() is the identity in between
                 explained = wrap_refcount(explained)
-            accounting.append((pfn, f.refcount, explained))
             if not f.is_zero:
                 mapcounts.append((pfn, f.mapcount))
+            accounting.append((pfn, f.refcount, explained))  # last: see the PTE loop
         return Snapshot(after, tuple(held), maps, tuple(accounting), tuple(dangling), tuple(mapcounts))
 
     def release_all(self) -> None:
