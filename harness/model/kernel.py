@@ -141,7 +141,8 @@ class Kernel:
             folio.index = index
             folio.data = vma.file.disk.get(index, 0)
             vma.file.pages[index] = folio
-            self.trace("alloc", f"page cache {vma.file.name}[{index}] -> pfn {folio.pfn}")
+            if self.trace.enabled:  # the layout fills whole files: no message built when untraced
+                self.trace("alloc", f"page cache {vma.file.name}[{index}] -> pfn {folio.pfn}")
         return folio
 
     # -- state, for loop detection and reports ---------------------------------------
