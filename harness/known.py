@@ -84,13 +84,21 @@ class KnownFailures:
         #: (profile, property) pairs the scenario fails, over every property: to pick the witness
         pairs = {(self.profile.name, name) for name in failing}
         fails_on: dict[str, set[str]] = {name: {self.profile.name} for name in candidates}
+        # The model and the properties see a profile only through its switches (Profile.has),
+        # so profiles with the same switches (v4.9, v4.14 and v4.19, say) give the same
+        # verdicts: each set of switches is run once (None: not applicable there)
+        by_switches: dict[frozenset[str], dict[str, str | None] | None] = {}
         for name in self.profiles:
             if name == self.profile.name:
                 continue
-            run = run_scenario(scenario, name, trace=False)
-            if run.not_applicable:
+            switches = get_profile(name).switches
+            if switches not in by_switches:
+                run = run_scenario(scenario, name, trace=False)
+                by_switches[switches] = None if run.not_applicable else check_all(run)
+            verdicts = by_switches[switches]
+            if verdicts is None:
                 continue
-            for prop, verdict in check_all(run).items():
+            for prop, verdict in verdicts.items():
                 if verdict is not None:
                     pairs.add((name, prop))
                     if prop in fails_on:

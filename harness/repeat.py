@@ -30,15 +30,16 @@ MAX_REAL_REPETITIONS = 64
 
 def shape(k: Kernel) -> tuple:
     """Everything the model's state holds except reference counts."""
-    folios = tuple(
+    # list comprehensions, not generators: this runs twice per repetition of a repeated call
+    folios = tuple([
         (f.pfn, f.mapcount, f.anon, f.anon_exclusive, f.lru, f.in_lru_batch, f.zone, f.migratetype, f.data,
          f.dirty, f.freed, f.mapping is not None)
         for f in k.mem.folios.values()
-    )
-    ptes = tuple(
+    ])
+    ptes = tuple([
         (mm.pid, mm.has_pinned, addr, pte.pfn, pte.write, pte.dirty)
         for mm in k.mms.values() for addr, pte in sorted(mm.ptes.items())
-    )
+    ])
     return folios, ptes
 
 
@@ -54,13 +55,17 @@ class Step:
     deltas: tuple[tuple[int, int], ...]
     #: the repetition changed nothing but refcounts
     stable: bool
+    #: shape(k) after the repetition (not compared): adding repetitions in bulk changes only
+    #: refcounts, so it is also the shape before the next one, and the runner reuses it
+    shape_after: tuple = attrs.field(default=(), eq=False, repr=False)
 
     @classmethod
     def between(cls, k: Kernel, shape_before: tuple, refs_before: dict[int, int], pages: list[Folio]) -> Step:
         after = refcounts(k)
         deltas = tuple(sorted((pfn, _unwrapped_delta(refs_before.get(pfn, 0), ref))
                               for pfn, ref in after.items() if ref != refs_before.get(pfn)))
-        return cls(tuple(f.pfn for f in pages), deltas, shape(k) == shape_before)
+        shape_after = shape(k)
+        return cls(tuple(f.pfn for f in pages), deltas, shape_after == shape_before, shape_after)
 
     def repeats(self, previous: Step | None) -> bool:
         """Did this repetition do exactly what the previous one did, changing only counts?"""

@@ -15,7 +15,7 @@ import attrs
 
 from . import scenario as sc
 from .model import vmops
-from .model.accounting import explained_refcount
+from .model.accounting import explained_refcount, structural_refs
 from .model.budget import Budget, Livelock
 from .model.bug import KernelBug, Warn
 from .model.callers import (
@@ -32,7 +32,7 @@ from .model.flags import FOLL, Errno, foll_from_names, foll_names
 from .model.gup import check_vma_flags, gup_put_folio, sanity_check_pinned_pages
 from .model.kernel import Kernel
 from .model.kernels import Profile, get_profile
-from .model.memory import Folio, wrap_refcount
+from .model.memory import REFCOUNT_MAX, Folio, wrap_refcount
 from .model.mm import MM, is_cow_mapping
 from .model.trace import Event
 from .observe import PageObservation, StepObservation
@@ -183,6 +183,10 @@ class Run:
         return self.trace[result.events[0]:result.events[1]]
 
 
+#: the smallest value a 32-bit atomic_t holds
+_INT_MIN = -REFCOUNT_MAX - 1
+
+
 class NotApplicable(Exception):
     """The operation did not exist in this kernel (e.g. FOLL_PIN before v5.6)."""
 
@@ -221,7 +225,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     baseline = {f.pfn: (f.refcount, f.pincount) for f in k.mem.live()}
     executor = _Executor(k, scenario)
     observations: list[StepObservation] = []
-    _, previous = observe(k, scenario.span, None)
+    span = scenario.span  # a property that walks the layout: once per run, not per op
+    _, previous = observe(k, span, None)
     if on_step is not None and livelock is None and bug is None:
         on_step(k, -1, None)
     not_applicable: str | None = None
@@ -249,7 +254,7 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
         snapshots.append(executor.snapshot(index))
         if on_step is not None:
             on_step(k, index, snapshots[-1])
-        now, previous = observe(k, scenario.span, previous)
+        now, previous = observe(k, span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
     state = None
@@ -498,12 +503,16 @@ class _Executor:
         previous: Step | None = None
         ret = 0
         api = entry_point(k.profile, caller)
+        #: the shape the last repetition left (Step.shape_after); None: compute it
+        shape_now: tuple | None = None
         while done < op.repeat:
-            shape_before, refs_before = shape(k), refcounts(k)
+            shape_before = shape_now if shape_now is not None else shape(k)
+            refs_before = refcounts(k)
             pages: list[Folio] = []
-            k.trace("call", f"{api}(page {op.start}, {op.pages}, {_names(flags)})"
-                    + (f" for {caller.name}" if caller.name != api else "")
-                    + f", repetition {done + 1} of {op.repeat}")
+            if k.trace.enabled:  # naming the flags costs more than the call: only when recorded
+                k.trace("call", f"{api}(page {op.start}, {op.pages}, {_names(flags)})"
+                        + (f" for {caller.name}" if caller.name != api else "")
+                        + f", repetition {done + 1} of {op.repeat}")
             k.trace.depth += 1
             try:
                 ret = call_api(k, api, mm, op.start, op.pages, flags, pages, None)
@@ -528,6 +537,7 @@ class _Executor:
                 break
             done += 1
             step = Step.between(k, shape_before, refs_before, got)
+            shape_now = step.shape_after  # nothing below changes more than refcounts
             if step.repeats(previous):
                 n = step.room(k, op.repeat - done)
                 if n:
@@ -558,14 +568,19 @@ class _Executor:
             self.held_kind[index] = kind
             self.held_meta[index] = (pid, start, flags)
         held, times, offsets = self.held[index], self.held_times[index], self.held_offsets[index]
+        # (offset, folio) -> its first entry: a repeated call's entries looked up by dict, not by
+        # a scan of every entry per page (the folio by identity, as `is` compared them)
+        first: dict[tuple[int, int], int] = {}
+        for e, (held_offset, held_folio) in enumerate(zip(offsets, held)):
+            first.setdefault((held_offset, id(held_folio)), e)
         entries = []
         for offset, folio in enumerate(pages):
-            entry = next((e for e in range(len(held)) if offsets[e] == offset and held[e] is folio), None)
+            entry = first.get((offset, id(folio)))
             if entry is None:
                 held.append(folio)
                 times.append(0)
                 offsets.append(offset)
-                entry = len(held) - 1
+                entry = first[(offset, id(folio))] = len(held) - 1
             times[entry] += 1
             entries.append(entry)
         return entries
@@ -600,37 +615,56 @@ class _Executor:
                     self.detached.add((op, i))
 
     def snapshot(self, after: int) -> Snapshot:
+        """The state after op `after`. This runs after every operation of every example, so
+        it is written for speed: one pass over the held pages, the PTEs and the live folios;
+        a folio nobody holds is explained by its structures alone (explained_refcount with
+        no gets and no pins is exactly structural_refs)."""
         k = self.k
         held = []
         gets: dict[int, int] = {}
         pins: dict[int, int] = {}
+        detached = self.detached
         for op, pages in self.held.items():
             pid, first, flags = self.held_meta[op]
+            pin, write, longterm = bool(flags & FOLL.PIN), bool(flags & FOLL.WRITE), bool(flags & FOLL.LONGTERM)
+            counts = pins if pin else gets
             for i, (folio, times, offset) in enumerate(zip(pages, self.held_times[op], self.held_offsets[op])):
-                pin = bool(flags & FOLL.PIN)
-                (pins if pin else gets)[folio.pfn] = (pins if pin else gets).get(folio.pfn, 0) + times
-                held.append(Held(op, pid, first + offset, folio.pfn, pin, bool(flags & FOLL.WRITE),
-                                 bool(flags & FOLL.LONGTERM), (op, i) in self.detached,
+                pfn = folio.pfn
+                counts[pfn] = counts.get(pfn, 0) + times
+                held.append(Held(op, pid, first + offset, pfn, pin, write, longterm, (op, i) in detached,
                                  anon=folio.anon, exclusive=folio.anon_exclusive))
         maps: dict[tuple[int, int], int] = {}
         dangling = []
         for mm in k.mms.values():
+            pid = mm.pid
             for addr, pte in mm.ptes.items():
-                if pte.folio is None:
+                mapped = pte.folio
+                if mapped is None:
                     continue
-                maps[(mm.pid, addr)] = pte.pfn
-                if pte.folio.freed:
-                    dangling.append((mm.pid, addr, pte.pfn))
+                if mapped.freed:
+                    dangling.append((pid, addr, pte.pfn))
+                # (a loop body that ends in an `if` gets a back-edge without a line number on
+                # Python 3.11: a timeout landing there breaks pytest's traceback rendering)
+                maps[(pid, addr)] = pte.pfn
         zero_pins_counted = not k.has("zero_page_pin_uncounted")
         # the holders' count as the kernel's 32-bit atomic_t holds it (a count that overflowed
         # is explained modulo 2**32; the overflow itself is the guards' business)
         accounting = []
         mapcounts = []
-        for f in k.mem.live():  # one pass: this runs after every operation of every example
-            accounting.append((f.pfn, f.refcount, wrap_refcount(
-                explained_refcount(f, gets.get(f.pfn, 0), pins.get(f.pfn, 0), zero_pins_counted=zero_pins_counted))))
+        for f in k.mem.folios.values():  # mem.live(), inlined
+            if f.freed:
+                continue
+            pfn = f.pfn
+            if pfn in gets or pfn in pins:
+                explained = explained_refcount(f, gets.get(pfn, 0), pins.get(pfn, 0),
+                                               zero_pins_counted=zero_pins_counted)
+            else:
+                explained = structural_refs(f)
+            if not _INT_MIN <= explained <= REFCOUNT_MAX:  # wrap_refcount() is the identity in between
+                explained = wrap_refcount(explained)
             if not f.is_zero:
-                mapcounts.append((f.pfn, f.mapcount))
+                mapcounts.append((pfn, f.mapcount))
+            accounting.append((pfn, f.refcount, explained))  # last: see the PTE loop
         return Snapshot(after, tuple(held), maps, tuple(accounting), tuple(dangling), tuple(mapcounts))
 
     def release_all(self) -> None:
@@ -759,23 +793,31 @@ def observe(k: Kernel, span: int, previous: dict[int, int] | None, process: int 
     (process 0's unless told), and the PFN at each present address (to judge identity at the
     next observation)."""
     mm = k.mms[process]
-    pages = []
     pfns: dict[int, int] = {}
-    for addr in range(span):
-        pte = None if mm.exited else mm.ptes.get(addr)
-        if pte is None:
-            pages.append(_ABSENT)
+    if mm.exited:
+        return (_ABSENT,) * span, pfns
+    # written for speed (after every operation of every example): the present PTEs only,
+    # in address order, over a row of absent pages
+    ptes = mm.ptes
+    before_of = {} if previous is None else previous
+    pages = [_ABSENT] * span
+    for addr in sorted(ptes):
+        if not 0 <= addr < span:
             continue
-        pfns[addr] = pte.pfn
-        before = None if previous is None else previous.get(addr)
-        identity = "new" if before is None else "same" if before == pte.pfn else "replaced"
+        pte = ptes[addr]
+        pfn = pfns[addr] = pte.pfn
+        before = before_of.get(addr)
+        identity = "new" if before is None else "same" if before == pfn else "replaced"
         folio = pte.folio
         if folio is None:  # PFN map: no struct page behind it
-            pages.append(_present(False, False, False, identity))
-            continue
-        # pagemap's "exclusively mapped" bit is page_mapcount() == 1; the zero page has no struct
-        # page for pagemap (vm_normal_page() is NULL), so never
-        pages.append(_present(folio.is_zero, folio.anon, not folio.is_zero and folio.mapcount == 1, identity))
+            key = (False, False, False, identity)
+        else:
+            # pagemap's "exclusively mapped" bit is page_mapcount() == 1; the zero page has no
+            # struct page for pagemap (vm_normal_page() is NULL), so never
+            zero = folio.is_zero
+            key = (zero, folio.anon, not zero and folio.mapcount == 1, identity)
+        seen = _PRESENT.get(key)
+        pages[addr] = seen if seen is not None else _present(*key)
     return tuple(pages), pfns
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from harness.model.callers import CALLERS
 from harness.model.flags import FOLL, INTERNAL_GUP_FLAGS, foll_from_names
 from harness.model.gup import fast_flags_allowed
@@ -157,9 +159,7 @@ def mapcount_matches_page_tables(run: Run) -> str | None:
     expected count is built from the mapcount. The zero page is not counted (its PTEs are
     special)."""
     for snap in run.snapshots:
-        mapped: dict[int, int] = {}
-        for pfn in snap.maps.values():
-            mapped[pfn] = mapped.get(pfn, 0) + 1
+        mapped = Counter(snap.maps.values())  # PTEs per pfn (counted in C: this runs per step of every example)
         for pfn, mapcount in snap.mapcounts:
             if mapcount != mapped.get(pfn, 0):
                 return (f"after op {snap.after} ({describe_op(run.scenario.ops[snap.after])}): pfn {pfn} has "

@@ -3,7 +3,12 @@ enumerator must leave alone. Not a test file (no test_ prefix); imported by its 
 
 from __future__ import annotations
 
+import time
+
 LIMIT = 3
+#: seconds each round of clamp()'s loop pauses (in its trace call): the mutant that never ends
+#: the loop then waits out the runner's timeout in its test instead of spinning a CPU for it
+PAUSE = 0.001
 if LIMIT != 3:
     raise RuntimeError("LIMIT is fixed")
 
@@ -12,7 +17,7 @@ class Trace:
     depth = 0
 
     def __call__(self, *args: object) -> None:
-        pass
+        time.sleep(PAUSE)
 
 
 trace = Trace()
@@ -23,6 +28,7 @@ def clamp(value: int, high: int = LIMIT) -> int:
     assert value >= 0
     trace(f"clamp {value + 1}")
     while value > high:
+        trace("one down")
         value -= 1
     return value
 

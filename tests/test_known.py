@@ -130,3 +130,24 @@ def test_hunt_new_finds_an_injected_fault_past_the_known_bug(tmp_path: Path, mon
     assert len(finding["counterexample"]["ops"]) <= 3  # shrunk and reduced on its own
     pending = list((tmp_path / "regressions" / "pending").glob("*.json"))
     assert sorted(p.name for p in pending) == sorted(Path(f["saved"]).name for f in findings)
+
+
+def test_profiles_with_the_same_switches_give_the_same_verdicts() -> None:
+    """explain() runs a scenario once per set of switches (v4.9, v4.14 and v4.19 share theirs):
+    that holds only while the model and the properties see a profile through its switches alone."""
+    from harness.model.kernels import PROFILE_NAMES, get_profile
+    from harness.run import run_scenario
+    from properties import check_all
+
+    groups: dict[frozenset[str], list[str]] = {}
+    for name in PROFILE_NAMES:
+        groups.setdefault(get_profile(name).switches, []).append(name)
+    twins = [names for names in groups.values() if len(names) > 1]
+    assert ["v4.9", "v4.14", "v4.19"] in twins
+    for path in sorted(CORPUS.glob("*.json")):
+        scenario = load(path).scenario
+        for names in twins:
+            runs = [run_scenario(scenario, name, trace=False) for name in names]
+            seen = {(run.not_applicable, None if run.not_applicable else tuple(sorted(check_all(run).items())))
+                    for run in runs}
+            assert len(seen) == 1, (path.name, names)

@@ -47,6 +47,7 @@ def test_the_sample_module_gets_one_mutant_per_site_and_nothing_else() -> None:
         ("Int+1", "3", "4"), ("Int-1", "3", "2"),  # LIMIT = 3 and `LIMIT != 3`
         ("NotEq-Eq", "!=", "=="), ("Stmt-pass", 'raise RuntimeError("LIMIT is fixed")', "pass"),
         ("Int+1", "0", "1"),  # Trace.depth
+        ("Stmt-pass", "time.sleep(PAUSE)", "pass"),  # Trace.__call__
         ("Gt-GtE", ">", ">="), ("Stmt-pass", "value -= 1", "pass"), ("AugSub-Add", "-=", "+="),
         ("Int+1", "1", "2"), ("Int-1", "1", "0"),
         ("Return-None", "value", "None"), ("Return-None", "a and not b", "None"),

@@ -15,9 +15,11 @@ def structural_refs(folio: Folio) -> int:
     """References held by the memory-management structures themselves."""
     if folio.is_zero:
         return 1  # the reserved page's own reference; mapping it takes none (special PTE)
-    in_cache = folio.mapping is not None and folio.mapping.pages.get(folio.index) is folio
-    return (folio.mapcount + int(in_cache) + int(folio.in_lru_batch) + int(folio.driver) + folio.batch_refs
-            + int(folio.racing_isolation))
+    mapping = folio.mapping
+    in_cache = mapping is not None and mapping.pages.get(folio.index) is folio
+    # bools add as 0/1 (no int() calls: this runs for every live folio after every operation)
+    return (folio.mapcount + in_cache + folio.in_lru_batch + folio.driver + folio.batch_refs
+            + folio.racing_isolation)
 
 
 def explained_refcount(folio: Folio, gets: int, pins: int, *, zero_pins_counted: bool = True) -> int:

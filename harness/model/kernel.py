@@ -12,7 +12,7 @@ import attrs
 
 from .budget import Budget
 from .bug import Warn
-from .kernels import Profile
+from .kernels import SWITCHES, Profile
 from .memory import File, Folio, PhysMem
 from .mm import MM, Pte, Vma
 from .trace import Trace
@@ -54,6 +54,8 @@ class Kernel:
     met: list[int] = attrs.field(factory=list)
 
     def has(self, switch: str) -> bool:
+        if switch in SWITCHES:  # Profile.has() without a second call; it raises on an unknown name
+            return switch in self.profile.switches
         return self.profile.has(switch)
 
     def warn(self, where: str, message: str, *, guard: bool = False) -> None:
@@ -139,7 +141,8 @@ class Kernel:
             folio.index = index
             folio.data = vma.file.disk.get(index, 0)
             vma.file.pages[index] = folio
-            self.trace("alloc", f"page cache {vma.file.name}[{index}] -> pfn {folio.pfn}")
+            if self.trace.enabled:  # the layout fills whole files: no message built when untraced
+                self.trace("alloc", f"page cache {vma.file.name}[{index}] -> pfn {folio.pfn}")
         return folio
 
     # -- state, for loop detection and reports ---------------------------------------

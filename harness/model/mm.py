@@ -76,7 +76,7 @@ class MM:
     def find_vma(self, addr: int) -> Vma | None:
         """The VMA containing addr (the kernel's gup_vma_lookup without stack expansion)."""
         for vma in self.vmas:
-            if vma.contains(addr):
+            if vma.start <= addr < vma.end:  # vma.contains(addr), inlined: the model's hottest lookup
                 return vma
         return None
 

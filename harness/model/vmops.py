@@ -11,9 +11,11 @@ from .fault import VM_FAULT_ERROR, handle_mm_fault
 from .flags import FAULT_FLAG, VM, Errno
 from .kernel import Kernel
 from .memory import File, Folio
-from .mm import MM, Vma, is_cow_mapping, prot_to_vm
+from .mm import MM, Pte, Vma, is_cow_mapping, prot_to_vm
 
 EFAULT, EINVAL, ENOMEM = -Errno.EFAULT, -Errno.EINVAL, -Errno.ENOMEM
+#: a read fault's flags, built once (an enum call per CPU access showed in profiles)
+_READ_FAULT = FAULT_FLAG(0)
 
 
 def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
@@ -41,7 +43,6 @@ def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
         if spec.backing == "pfnmap":
             # remap_pfn_range(): special PTEs to device memory without struct pages
             for addr in range(spec.start, spec.end):
-                from .mm import Pte
                 mm.ptes[addr] = Pte(pfn=1_000_000 + addr, folio=None, write=True, special=True)
             continue
         if spec.backing == "file":
@@ -49,8 +50,8 @@ def mmap_layout(k: Kernel, mm: MM, layout: tuple[VmaSpec, ...]) -> None:
             # (so a read fault's fault-around finds them, see do_fault_around()).
             for addr in range(spec.start, spec.end):
                 k.pagecache_folio(vma, addr)
-        for index in range(spec.pages):
-            state = spec.fault_of(index)
+        for index in range(spec.pages) if spec.faulted else ():  # no `faulted`: nothing is (fault_of)
+            state = spec.faulted[index]
             if state != "-":
                 cpu_access(k, mm, spec.start + index, write=state == "w")
     for spec in layout:
@@ -70,7 +71,7 @@ def cpu_access(k: Kernel, mm: MM, addr: int, write: bool) -> int:
         pte = mm.ptes.get(addr)
         if pte is not None and (pte.write or not write):
             break
-        ret = handle_mm_fault(k, mm, vma, addr, FAULT_FLAG.WRITE if write else FAULT_FLAG(0))
+        ret = handle_mm_fault(k, mm, vma, addr, FAULT_FLAG.WRITE if write else _READ_FAULT)
         if ret & VM_FAULT_ERROR:
             return EFAULT
     else:
@@ -242,7 +243,6 @@ def fork(k: Kernel, parent: MM, pid: int) -> MM:
 
 
 def _copy_present_pte(k: Kernel, parent: MM, child: MM, vma: Vma, addr: int) -> None:
-    from .mm import Pte
     pte = parent.ptes[addr]
     folio = pte.folio
     if folio is None or pte.special:
