@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harness import scenario as sc
 from harness.model.callers import CALLERS, caller_missing, may_drop_mmap_lock
-from harness.model.flags import foll_from_names
+from harness.model.flags import FOLL, foll_from_names
 from harness.model.kernels import Profile
 
 from .layouts import layouts, small_count
@@ -177,6 +177,15 @@ def _process(draw: st.DrawFn, story: Story) -> int:
     return _pick(draw, story.live())
 
 
+def _usable_by(api: str, vma: sc.Vma) -> bool:
+    """Can a program hand this mapping to user-space caller `api` as a buffer: its prot allows
+    the caller's access (a forced caller only needs some access, FOLL_FORCE overrides the rest)?"""
+    if vma.prot == "none":
+        return False
+    flags = CALLERS[api].flags
+    return vma.prot == "rw" or not flags & FOLL.WRITE or bool(flags & FOLL.FORCE)
+
+
 def call_start(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
     """Mostly inside a VMA (where the interesting pages are), sometimes just before or
     after one, so ranges also begin in holes; shrinks to the first page of the first VMA."""
@@ -253,7 +262,16 @@ def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], p
     if api not in GUP_APIS and draw(ONE_IN_FOUR) < 3:
         # a user-space caller's buffer mostly lies inside one mapping (io_uring and O_DIRECT
         # fail the whole request at a hole, so a range across one tests only the error path)
+        # that the program can use the way the caller does: it reads and writes its own buffers,
+        # so one a caller writes into is writable and one it reads is readable (a forced caller,
+        # /proc/pid/mem, reaches any mapping with access). A call into a mapping it cannot use
+        # fails at check_vma_flags() before any page is touched: still drawn, one time in four
         vma = next((v for v in layout if v.start <= start < v.end), None)
+        if vma is None or not _usable_by(api, vma):
+            usable = [v for v in layout if _usable_by(api, v)]
+            if usable:
+                vma = _pick(draw, usable)
+                start = vma.start + draw(st.integers(0, vma.pages - 1))
         if vma is not None:
             pages = min(pages, vma.end - start)
     flags: tuple[str, ...] = ()
