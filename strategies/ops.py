@@ -45,8 +45,9 @@ RARE_FLAGS = ("FOLL_GET", "FOLL_PIN", "FOLL_NOFAULT", "FOLL_ANON")
 #: a call then a CPU write by its process into its range ("+gup_write"); a held call then a
 #: fork by its process ("+pin_fork"), and then the holder's write ("+pin_fork_write"); a fork
 #: then a call on the pages now shared, in parent or child ("+fork_gup"); a call then a zap of
-#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit
-#: ("+fork_gup_exit"). They come last in each table, so shrinking turns a motif into a
+#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit or zap of
+#: the page ("+fork_gup_exit"); both fork motifs end, half the time, with the other process's
+#: write into the call's range. They come last in each table, so shrinking turns a motif into a
 #: single operation.
 MOTIFS = ("+gup_write", "+pin_fork", "+fork_gup", "+gup_zap", "+pin_fork_write", "+fork_gup_exit")
 KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release", "dma_write", "cpu_read",
@@ -152,6 +153,9 @@ class Story:
         return [v.start + i for v in self.layout if v.share == "private" and v.prot == "rw"
                 for i, c in enumerate(v.faulted) if c == "r"]
 
+    def _faulted(self, page: int) -> str:
+        return next(v.faulted[page - v.start] for v in self.layout if v.start <= page < v.end)
+
     def live(self) -> list[int]:
         return [p for p in range(self.processes) if p not in self.exited]
 
@@ -159,8 +163,11 @@ class Story:
         child = self.processes
         self.processes += 1
         self.fork = (parent, child)
-        present = [v.start + i for v in self.layout if v.share == "private" for i, c in enumerate(v.faulted)
-                   if c != "-"]
+        # written pages first: those are the anonymous pages fork shares copy-on-write (a page
+        # only read is the zero page or the file's page-cache page, shared no differently after
+        # the fork than before it)
+        present = sorted((v.start + i for v in self.layout if v.share == "private" for i, c in enumerate(v.faulted)
+                          if c != "-"), key=lambda page: self._faulted(page) != "w")
         self.shared = list(dict.fromkeys(self.touched + present[:4]))
 
 
@@ -401,11 +408,33 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
             continue
         if kind in ("+fork_gup", "+fork_gup_exit") and room >= (2 if kind == "+fork_gup" else 3):
             fork(_process(draw, story))
-            # the call in the child or in the parent (simplest: the parent), on a shared page
-            made = call(story.fork[1] if draw(BOOL) or kind == "+fork_gup_exit" else None)  # type: ignore[index]
+            parent, child = story.fork  # type: ignore[misc]
+            # the call in the child or in the parent (simplest: the parent), on a page the two
+            # share (three times in four, when the fork left any)
+            aim = _pick(draw, story.shared) if story.shared and draw(ONE_IN_FOUR) < 3 else None
+            made = call(child if draw(BOOL) or kind == "+fork_gup_exit" else None, start=aim)
             if kind == "+fork_gup_exit":
-                ops.append(sc.Exit(made.process))
-                story.exited.add(made.process)
+                # the holder's side lets go of its mapping of the page: it exits (simplest), or
+                # zaps the call's first page (MADV_DONTNEED, munmap) and lives on
+                how = draw(ONE_IN_FOUR)
+                if how < 2:
+                    ops.append(sc.Exit(made.process))
+                    story.exited.add(made.process)
+                elif how == 2:
+                    ops.append(sc.MadvDontneed(made.start, 1, made.process))
+                else:
+                    ops.append(sc.Munmap(made.start, 1, made.process))
+            # then, half the time, the other process writes into the call's range: a reference
+            # taken on a shared page must not see the other side's later writes, nor the other
+            # side its. While both map the page the write copies it; once the holder's side has
+            # gone (its exit or zap) the writer is the only mapper, and its write fault decides between
+            # reusing the page in place, under the reference, and copying it (do_wp_page()'s
+            # reuse test, the heart of CVE-2020-29374 and of PageAnonExclusive)
+            if len(ops) < count and draw(BOOL):
+                other = parent if made.process == child else child
+                if other not in story.exited:
+                    page = made.start if draw(BOOL) else made.start + draw(st.integers(0, made.pages - 1))
+                    ops.append(sc.CpuWrite(page, other))
             continue
         if kind == "+gup_zap" and room >= 2:
             made = call()
