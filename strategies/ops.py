@@ -66,12 +66,10 @@ RACES = ("madv_dontneed", "madv_dontneed", "cpu_write", "mprotect", "munmap", "c
          "zap_refault")
 RACE_COUNT = st.integers(1, 2)
 
-#: Gup.repeat, simplest first: once (three draws in four); twice; 1024 references, where
+#: Gup.repeat, simplest first: once (five draws in eight); twice; 1024 references, where
 #: folio_maybe_dma_pinned() starts to say "pinned"; 2**21 + 1 pins or 2**32 gets, enough to push a
-#: 32-bit refcount past INT_MAX and meet the overflow guard (or, before 8fde12ca79af, get_page's BUG).
-#: One holding call in eight overflows: such a call fails (or BUGs) and holds nothing, so at one
-#: in four the overflow story spoiled a quarter of the holding calls every other interaction needs
-REPEATS = (1,) * 12 + (2, 1024, 2**21 + 1, 2**32)
+#: 32-bit refcount past INT_MAX and meet the overflow guard (or, before 8fde12ca79af, get_page's BUG)
+REPEATS = (1,) * 10 + (2, 1024, 2**21 + 1, 2**32, 2**21 + 1, 2**32)
 REPEAT_INDEX = st.integers(0, len(REPEATS) - 1)
 
 BOOL = st.booleans()
