@@ -28,9 +28,15 @@ DRIVER_PLACEMENT = st.sampled_from(("normal", "cma", "cma"))
 #: how a VMA's pages were faulted: untouched, all read, all written, or page by page
 FILL = st.integers(0, 3)
 ZERO_FILL = st.sampled_from((1, 1, 0, 2, 3))
+#: with the fork leaning, a private anonymous mapping was mostly written before the fork (a
+#: process's heap, stack and data): written pages are what fork shares copy-on-write
+WRITTEN_FILL = st.sampled_from((2, 2, 0, 1, 3))
 #: normal memory half the time: GUP-fast and the unshare paths only see pages a long-term pin
 #: need not migrate, and every VMA of a layout needs to be there for most interactions
 PLACEMENT = st.sampled_from(("normal", "normal", "normal") + tuple(p for p in sc.PLACEMENTS if p != "normal"))
+#: with the movable leaning: normal memory one VMA in seven (first, for shrinking), the rest spread
+#: evenly over the placements a long-term pin must migrate out of
+MOVABLE_PLACEMENT = st.sampled_from(("normal",) + tuple(p for p in sc.PLACEMENTS if p != "normal") * 2)
 FAULT = st.sampled_from(sc.FAULT_CHARS)
 GAP = st.integers(0, MAX_GAP)
 
@@ -72,12 +78,13 @@ def vmas(draw: st.DrawFn, start: int = 0, max_pages: int = MAX_PAGES, swarm: Swa
     # so are pages of private file mappings, the usual state of a program's data: their COW and
     # unshare paths start from a read-faulted page-cache page
     read_mostly = swarm.zero_page or swarm.readonly or (share == "private" and backing in ("file", "shmem"))
-    fill = draw(ZERO_FILL if read_mostly else FILL)
+    written_mostly = swarm.fork and share == "private" and backing == "anon"
+    fill = draw(ZERO_FILL if read_mostly else WRITTEN_FILL if written_mostly else FILL)
     if fill < 3:
         faulted = "-rw"[fill] * pages
     else:
         faulted = "".join(draw(FAULT) for _ in range(pages))
-    placement = draw(DRIVER_PLACEMENT if backing == "mixedmap" else PLACEMENT)
+    placement = draw(DRIVER_PLACEMENT if backing == "mixedmap" else MOVABLE_PLACEMENT if swarm.movable else PLACEMENT)
     return sc.Vma(start, pages, prot, share, backing, "" if not faulted.strip("-") else faulted, placement, driver)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harness import scenario as sc
 from harness.model.callers import CALLERS, caller_missing, may_drop_mmap_lock
-from harness.model.flags import foll_from_names
+from harness.model.flags import FOLL, foll_from_names
 from harness.model.kernels import Profile
 
 from .layouts import layouts, small_count
@@ -45,8 +45,9 @@ RARE_FLAGS = ("FOLL_GET", "FOLL_PIN", "FOLL_NOFAULT", "FOLL_ANON")
 #: a call then a CPU write by its process into its range ("+gup_write"); a held call then a
 #: fork by its process ("+pin_fork"), and then the holder's write ("+pin_fork_write"); a fork
 #: then a call on the pages now shared, in parent or child ("+fork_gup"); a call then a zap of
-#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit
-#: ("+fork_gup_exit"). They come last in each table, so shrinking turns a motif into a
+#: its page by its process ("+gup_zap"); a fork, a call in the child, the child's exit or zap of
+#: the page ("+fork_gup_exit"); both fork motifs end, half the time, with the other process's
+#: write into the call's range. They come last in each table, so shrinking turns a motif into a
 #: single operation.
 MOTIFS = ("+gup_write", "+pin_fork", "+fork_gup", "+gup_zap", "+pin_fork_write", "+fork_gup_exit")
 KINDS = ("gup", "cpu_write", "fork", "gup", "cpu_write", "fork", "gup", "release", "dma_write", "cpu_read",
@@ -150,6 +151,9 @@ class Story:
         return [v.start + i for v in self.layout if v.share == "private" and v.prot == "rw"
                 for i, c in enumerate(v.faulted) if c == "r"]
 
+    def _faulted(self, page: int) -> str:
+        return next(v.faulted[page - v.start] for v in self.layout if v.start <= page < v.end)
+
     def live(self) -> list[int]:
         return [p for p in range(self.processes) if p not in self.exited]
 
@@ -157,8 +161,11 @@ class Story:
         child = self.processes
         self.processes += 1
         self.fork = (parent, child)
-        present = [v.start + i for v in self.layout if v.share == "private" for i, c in enumerate(v.faulted)
-                   if c != "-"]
+        # written pages first: those are the anonymous pages fork shares copy-on-write (a page
+        # only read is the zero page or the file's page-cache page, shared no differently after
+        # the fork than before it)
+        present = sorted((v.start + i for v in self.layout if v.share == "private" for i, c in enumerate(v.faulted)
+                          if c != "-"), key=lambda page: self._faulted(page) != "w")
         self.shared = list(dict.fromkeys(self.touched + present[:4]))
 
 
@@ -175,6 +182,15 @@ def _process(draw: st.DrawFn, story: Story) -> int:
         other = child if holder == parent else parent
         return other if other not in story.exited else holder
     return _pick(draw, story.live())
+
+
+def _usable_by(api: str, vma: sc.Vma) -> bool:
+    """Can a program hand this mapping to user-space caller `api` as a buffer: its prot allows
+    the caller's access (a forced caller only needs some access, FOLL_FORCE overrides the rest)?"""
+    if vma.prot == "none":
+        return False
+    flags = CALLERS[api].flags
+    return vma.prot == "rw" or not flags & FOLL.WRITE or bool(flags & FOLL.FORCE)
 
 
 def call_start(draw: st.DrawFn, layout: tuple[sc.Vma, ...]) -> int:
@@ -253,7 +269,16 @@ def gup_op(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...], p
     if api not in GUP_APIS and draw(ONE_IN_FOUR) < 3:
         # a user-space caller's buffer mostly lies inside one mapping (io_uring and O_DIRECT
         # fail the whole request at a hole, so a range across one tests only the error path)
+        # that the program can use the way the caller does: it reads and writes its own buffers,
+        # so one a caller writes into is writable and one it reads is readable (a forced caller,
+        # /proc/pid/mem, reaches any mapping with access). A call into a mapping it cannot use
+        # fails at check_vma_flags() before any page is touched: still drawn, one time in four
         vma = next((v for v in layout if v.start <= start < v.end), None)
+        if vma is None or not _usable_by(api, vma):
+            usable = [v for v in layout if _usable_by(api, v)]
+            if usable:
+                vma = _pick(draw, usable)
+                start = vma.start + draw(st.integers(0, vma.pages - 1))
         if vma is not None:
             pages = min(pages, vma.end - start)
     flags: tuple[str, ...] = ()
@@ -278,10 +303,15 @@ def gup_ops(draw: st.DrawFn, layout: tuple[sc.Vma, ...], apis: tuple[str, ...] =
 
 def _api_subset(draw: st.DrawFn, apis: tuple[str, ...]) -> tuple[str, ...]:
     """Swarm over the entry points: each distinct API or caller is left out when its bit is
-    set (0, the simplest, keeps them all); the weights of those kept stay as they were."""
+    set (0, the simplest, keeps them all, with the full table's weights). Those kept are equally
+    likely: the full table weighs the kernel APIs KERNEL_WEIGHT times over, and kept so in a
+    subset they would dilute a kept caller (io_uring's long-term pins, vmsplice's references)
+    as much as the full table does, which is what the subset is for."""
     distinct = tuple(dict.fromkeys(apis))
     off = draw(_mask(len(distinct)))
-    kept = tuple(a for a in apis if not off >> distinct.index(a) & 1)
+    if not off:
+        return apis
+    kept = tuple(a for a in distinct if not off >> distinct.index(a) & 1)
     return kept or apis
 
 
@@ -376,11 +406,33 @@ def scenarios(draw: st.DrawFn, max_ops: int = 12, apis: tuple[str, ...] = ALL_AP
             continue
         if kind in ("+fork_gup", "+fork_gup_exit") and room >= (2 if kind == "+fork_gup" else 3):
             fork(_process(draw, story))
-            # the call in the child or in the parent (simplest: the parent), on a shared page
-            made = call(story.fork[1] if draw(BOOL) or kind == "+fork_gup_exit" else None)  # type: ignore[index]
+            parent, child = story.fork  # type: ignore[misc]
+            # the call in the child or in the parent (simplest: the parent), on a page the two
+            # share (three times in four, when the fork left any)
+            aim = _pick(draw, story.shared) if story.shared and draw(ONE_IN_FOUR) < 3 else None
+            made = call(child if draw(BOOL) or kind == "+fork_gup_exit" else None, start=aim)
             if kind == "+fork_gup_exit":
-                ops.append(sc.Exit(made.process))
-                story.exited.add(made.process)
+                # the holder's side lets go of its mapping of the page: it exits (simplest), or
+                # zaps the call's first page (MADV_DONTNEED, munmap) and lives on
+                how = draw(ONE_IN_FOUR)
+                if how < 2:
+                    ops.append(sc.Exit(made.process))
+                    story.exited.add(made.process)
+                elif how == 2:
+                    ops.append(sc.MadvDontneed(made.start, 1, made.process))
+                else:
+                    ops.append(sc.Munmap(made.start, 1, made.process))
+            # then, half the time, the other process writes into the call's range: a reference
+            # taken on a shared page must not see the other side's later writes, nor the other
+            # side its. While both map the page the write copies it; once the holder's side has
+            # gone (its exit or zap) the writer is the only mapper, and its write fault decides between
+            # reusing the page in place, under the reference, and copying it (do_wp_page()'s
+            # reuse test, the heart of CVE-2020-29374 and of PageAnonExclusive)
+            if len(ops) < count and draw(BOOL):
+                other = parent if made.process == child else child
+                if other not in story.exited:
+                    page = made.start if draw(BOOL) else made.start + draw(st.integers(0, made.pages - 1))
+                    ops.append(sc.CpuWrite(page, other))
             continue
         if kind == "+gup_zap" and room >= 2:
             made = call()

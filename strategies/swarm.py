@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-FEATURES = ("readonly", "race", "fork", "force", "zero_page", "unmovable", "few_apis")
+FEATURES = ("readonly", "race", "fork", "force", "zero_page", "unmovable", "few_apis", "movable")
 SWARM = st.integers(0, (1 << len(FEATURES)) - 1)
 
 
@@ -33,6 +33,10 @@ class Swarm:
     #: one API's or caller's interactions with itself come up often: e.g. io_uring's long-term
     #: pins, or R/O pins through GUP-fast followed by writes, which the full table dilutes
     few_apis: bool = False
+    #: most VMAs are memory a long-term pin must not keep (ZONE_MOVABLE, CMA, a CMA pageblock being
+    #: isolated) rather than normal memory half the time: the long-term path's migration, and
+    #: what each caller or API does with such a page, then come up in most calls of the example
+    movable: bool = False
 
     @classmethod
     def from_bits(cls, bits: int) -> Swarm:

@@ -25,7 +25,12 @@ def test_every_allowed_outcome_keeps_the_properties_the_deterministic_one_keeps(
     strategy = scenarios(**for_profile(get_profile(kernel)))
     rnd = random.Random(f"outcomes {kernel}")
     branching = 0
-    for _ in range(250):
+    drawn = 0
+    # at least 250 scenarios, and on until one meets a choice point (2000 at most): on v5.9 the
+    # only one is a write fault on a non-exclusive anon page with a single reference (a page fork
+    # shared whose other mapper has gone), which about one generated scenario in 600 makes
+    while drawn < 250 or (not branching and drawn < 2000):
+        drawn += 1
         scenario = RandomDraw(rnd)(strategy)
         runs = outcomes(scenario, kernel, uncontrolled_batches=True, limit=8)
         deterministic = _failing(runs[0].run)
