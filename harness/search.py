@@ -103,7 +103,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
            database: object = "default", reduce_further: bool = True, shrink: bool = True,
            known: KnownFailures | None = None, set_aside_known: bool = False,
            judge: Judge | None = None, progress: ProgressFn | None = None,
-           generation: str = "random") -> SearchResult:
+           generation: str = "random", hypothesis_shrink: bool = False) -> SearchResult:
     """Search for a scenario that breaks one of the named properties (default: all).
 
     With `known` (the corpus as seen from this profile) each failure is classified as known
@@ -120,7 +120,13 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     `generation` chooses how examples are found: "random" (the default) draws them from the
     same strategies with a plain PRNG (harness/finder.py) and hands the first failure to
     Hypothesis to shrink; "hypothesis" lets Hypothesis generate them too (slower per example,
-    and slower to meet multi-step interactions, see the README's "How the search works")."""
+    and slower to meet multi-step interactions, see the README's "How the search works").
+
+    After a "random" finding phase the failure is pre-shrunk on its choices and then reduced
+    to its normal form (harness/reduce.py, harness/normalize.py); `hypothesis_shrink` puts
+    Hypothesis' own shrinker between the two, as before the normal form existed. Measured on
+    the catalogued bugs (3 seeds each) it made shrinking about ten times slower and no more
+    often canonical (benchmarks/shrink_pipeline.py)."""
     from properties import PROPERTIES
     from strategies import for_profile, scenarios
 
@@ -248,7 +254,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     else:
         replayed = _find_then_shrink(strategy, fails, run_hypothesis, effective, db_key, budget,
                                      _finder_random(seed, effective, profile, names), shrink, seed is not None, last,
-                                     focus_on, lambda: state["key"])
+                                     focus_on, lambda: state["key"], hypothesis_shrink)
     if judge is not None:
         seconds = time.perf_counter() - started
         if not last:
@@ -287,13 +293,15 @@ def _finder_random(seed: int | None, effective: settings, profile: Profile, name
 def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Scenario], bool],
                       run_hypothesis: Callable[..., None], effective: settings, key: bytes, budget: int,
                       rnd: random.Random, shrink: bool, seeded: bool, last: dict,
-                      focus_on: Callable[[Scenario], None], failure_key: Callable[[], object]) -> bool:
+                      focus_on: Callable[[Scenario], None], failure_key: Callable[[], object],
+                      hypothesis_shrink: bool) -> bool:
     """Saved failures first (as Hypothesis replays them), then the cheap finding phase, then
-    Hypothesis shrinks the first failure from its recorded choices. True when the failure
-    came from the example database.
+    the first failure pre-shrunk on its recorded choices (and, with `hypothesis_shrink`,
+    shrunk by Hypothesis from them). Its choices go to the example database, where the next
+    search replays them first. True when the failure came from the example database.
 
-    As with Hypothesis' own @seed, a seeded search neither replays nor saves: it shrinks in
-    a private in-memory database."""
+    As with Hypothesis' own @seed, a seeded search neither replays nor saves (with
+    `hypothesis_shrink` it shrinks in a private in-memory database)."""
     db = None if seeded else effective.database
     replay = [Phase.reuse, Phase.shrink] if shrink else [Phase.reuse]
     if db is not None and Phase.reuse in effective.phases and next(iter(db.fetch(key)), None) is not None:
@@ -320,6 +328,10 @@ def _find_then_shrink(strategy: st.SearchStrategy[Scenario], fails: Callable[[Sc
     last[target] = found.value
     if not replays_exactly(strategy, found.choices, found.value):  # pragma: no cover - see finder.py
         return False  # left to the scenario reducer alone
+    if not hypothesis_shrink:
+        if db is not None:  # where Hypothesis keeps the failures it shrank: replayed first next time
+            db.save(key, choices_to_bytes(found.choices))
+        return False
     store = db if db is not None else InMemoryExampleDatabase()
     # the secondary corpus, where Hypothesis keeps failures it has not shrunk yet: one replayed
     # from the primary key counts as shrunk already, and Hypothesis would skip shrinking it
