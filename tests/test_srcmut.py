@@ -116,7 +116,7 @@ def test_the_runner_scores_killed_survived_invalid_and_timeout(tmp_path: Path) -
     invalid = _one("NotEq-Eq", "!=")  # the module raises at import
     looping = _one("AugSub-Add", "-=")  # clamp(7) never returns
     out = tmp_path / "out.json"
-    argv = [sys.executable, "-m", "harness", "srcmut", SAMPLE, "--tests", SAMPLE_TESTS, "--timeout", "8",
+    argv = [sys.executable, "-m", "harness", "srcmut", SAMPLE, "--tests", SAMPLE_TESTS, "--timeout", "5",
             "--workers", "2", "--json", str(out), "--quiet"]
     for m in (killed, survived, invalid, looping):
         argv += ["--only", m.name]
