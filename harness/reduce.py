@@ -74,6 +74,12 @@ def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
     folded = _fold_first_access(s)
     if folded is not None:
         yield folded
+    # a racing operation taken out of the race: done right after its call instead
+    for i, op in enumerate(s.ops):
+        if isinstance(op, sc.Gup):
+            for j, inner in enumerate(op.interleave):
+                calm = attrs.evolve(op, interleave=op.interleave[:j] + op.interleave[j + 1:])
+                yield attrs.evolve(s, ops=s.ops[:i] + (calm, inner) + s.ops[i + 1:])
     # a fork whose child's operations the parent does instead
     for i, op in enumerate(s.ops):
         if isinstance(op, sc.Fork):

@@ -169,3 +169,15 @@ def test_a_call_may_lose_its_race_when_another_entry_point_or_flags_need_none() 
     assert fails(s)
     form, _ = normal_form(s, fails)
     assert form == sc.Scenario((sc.Vma(0, 1),), (sc.Gup("pin_user_pages", 0, 1, ("FOLL_LONGTERM",)), sc.CpuWrite(0)))
+
+
+def test_a_race_that_needs_no_racing_becomes_an_operation_after_the_call() -> None:
+    """GUP after fork reached through a two-page call whose second page's fault lets the child's
+    zap race in: the zap after the call tells it with one page, and the normal form then has the
+    child write instead of zapping (a CPU write is the plainer operation)."""
+    fails = _fails("v4.9", "private_stays_private")
+    racing = sc.Gup("get_user_pages", 0, 2, (), (sc.MadvDontneed(0, 1, 1),), process=1)
+    s = sc.Scenario((sc.Vma(0, 2, faulted="w-"),), (sc.Fork(), racing, sc.CpuWrite(0)))
+    assert fails(s)
+    assert reduce(s, fails) == sc.Scenario((sc.Vma(0, 1, faulted="w"),), (
+        sc.Fork(), sc.Gup("get_user_pages", 0, 1, process=1), sc.CpuWrite(0, 1), sc.CpuWrite(0)))
