@@ -97,14 +97,12 @@ def bugs(directory: str | Path = "regressions", all_profiles: bool = False,
         return found
     # the same profile and property twice: keep the file with the smaller scenario (the other
     # records a longer story whose search would find the short one)
-    # (on a tie, the file recording fewer failures there: the one about that property alone;
-    # then the one failing on fewer profiles: the narrower story)
+    # (on a tie, the file recording fewer failures there: the one about that property alone)
     best: dict[tuple[str, str], tuple[Path, str, str]] = {}
 
-    def size(entry: tuple[Path, str, str]) -> tuple[int, int, int]:
+    def size(entry: tuple[Path, str, str]) -> tuple[int, int]:
         reg = regs[entry[0]]
-        failing = sum(1 for profile in PROFILE_NAMES if reg.expected_failures(profile))
-        return len(reg.scenario.ops), len(reg.expected_failures(entry[1])), failing
+        return len(reg.scenario.ops), len(reg.expected_failures(entry[1]))
 
     for entry in found:
         key = (entry[1], entry[2])
