@@ -9,7 +9,8 @@ same way and is recorded as the run's `bug`; WARN splats are kept in `warnings`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import NoReturn
 
 import attrs
 
@@ -167,7 +168,9 @@ class Run:
     #: folio pfn -> (refcount, pincount) right after the layout was mapped
     baseline: dict[int, tuple[int, int]]
     not_applicable: str | None = None
-    snapshots: list[Snapshot] = attrs.field(factory=list)
+    #: the state after each top-level operation; NotTaken when the run was made without them
+    #: (run_scenario(snapshots=False): no property checked reads them)
+    snapshots: Sequence[Snapshot] = attrs.field(factory=list)
     writes: list[Write] = attrs.field(factory=list)
     #: the BUG that ended the run (during an op, or while releasing what was held)
     bug: KernelBug | None = None
@@ -195,13 +198,33 @@ class NotApplicable(Exception):
 StepHook = Callable[["Kernel", int, "Snapshot | None"], None]
 
 
+class NotTaken(Sequence[Snapshot]):
+    """Run.snapshots of a run made without them: reading it is a mistake, said loudly (a
+    property that reads snapshots declares it: @prop(..., snapshots=True))."""
+
+    def _refuse(self) -> NoReturn:
+        raise RuntimeError("this run took no snapshots: a property that reads Run.snapshots must be "
+                           "registered with @prop(..., snapshots=True)")
+
+    def __len__(self) -> int:
+        self._refuse()
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        self._refuse()
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        self._refuse()
+
+
 def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int | None | str = "default",
                  trace: bool = True, final_state: bool = False, on_step: StepHook | None = None,
-                 configure: Callable[[Kernel], None] | None = None) -> Run:
+                 configure: Callable[[Kernel], None] | None = None, snapshots: bool = True) -> Run:
     """Run `scenario`; with `final_state`, also fingerprint the machine after the last op and
     before anything held is released (harness/state.py), for the explorer's de-duplication.
     `on_step` looks at the machine after the layout and after every op (conform's full view);
-    `configure` sets the machine up before anything runs (harness/outcomes.py's choices)."""
+    `configure` sets the machine up before anything runs (harness/outcomes.py's choices).
+    `snapshots=False` skips the per-operation bookkeeping that only some properties read
+    (properties.need_snapshots() says whether they do); on_step still gets them."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     k = Kernel(profile=profile)
@@ -230,7 +253,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
     if on_step is not None and livelock is None and bug is None:
         on_step(k, -1, None)
     not_applicable: str | None = None
-    snapshots: list[Snapshot] = []
+    taken: list[Snapshot] = []
+    take = snapshots or on_step is not None
     for index, op in enumerate(scenario.ops if livelock is None and bug is None else ()):
         start = len(k.trace.events)
         result = OpResult(index, op)
@@ -251,9 +275,10 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
             result.events = (start, len(k.trace.events))
             break
         result.events = (start, len(k.trace.events))
-        snapshots.append(executor.snapshot(index))
+        if take:
+            taken.append(executor.snapshot(index))
         if on_step is not None:
-            on_step(k, index, snapshots[-1])
+            on_step(k, index, taken[-1])
         now, previous = observe(k, span, previous)
         observations.append(StepObservation(index, result.result, now))
     held_at_end = {i: [f.pfn for f in pages] for i, pages in executor.held.items()}
@@ -267,7 +292,8 @@ def run_scenario(scenario: sc.Scenario, profile: Profile | str, *, budget: int |
         k.trace("bug", str(exc))
         bug = bug or exc
     return Run(scenario, profile, executor.results, k.trace.events, livelock, observations, k,
-               held_at_end, baseline, not_applicable, snapshots, executor.writes, bug=bug, bug_at=bug_at,
+               held_at_end, baseline, not_applicable, taken if take else NotTaken(), executor.writes, bug=bug,
+               bug_at=bug_at,
                warnings=k.warnings, final_state=state)
 
 

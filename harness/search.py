@@ -403,9 +403,9 @@ def failing_form(scenario: Scenario, profile: Profile | str, names: tuple[str, .
 
 def _failing_one(scenario: Scenario, profile: Profile | str, names: tuple[str, ...] | None) -> dict[str, str]:
     """The named properties the scenario breaks on `profile` (none where it does not apply)."""
-    from properties import check_all
+    from properties import check_all, need_snapshots
 
-    run = run_scenario(scenario, profile, trace=False)
+    run = run_scenario(scenario, profile, trace=False, snapshots=need_snapshots(names))
     if run.not_applicable:
         return {}
     return {k: v for k, v in check_all(run, names).items() if v is not None}

@@ -30,7 +30,7 @@ def refused_flag_mix(profile: Profile, api: str, passed: FOLL) -> bool:
                 and profile.has("longterm_requires_pin"))
 
 
-@prop("refcount_accounting")
+@prop("refcount_accounting", snapshots=True)
 def refcount_accounting(run: Run) -> str | None:
     """After every step, every folio's refcount equals what its mappings, page-cache
     membership, the LRU batch and the gets and pins callers hold explain (+1 per get, +1024
@@ -148,7 +148,7 @@ def call_contract(run: Run) -> str | None:
     return None
 
 
-@prop("mapcount_matches_page_tables")
+@prop("mapcount_matches_page_tables", snapshots=True)
 def mapcount_matches_page_tables(run: Run) -> str | None:
     """After every step, each folio's mapcount is the number of page-table entries that map
     it, in every process (the reverse map's count: page_add_*_rmap() on every PTE set,

@@ -9,7 +9,7 @@ from .accounting import _Where
 from .registry import prop
 
 
-@prop("pin_coherence")
+@prop("pin_coherence", snapshots=True)
 def pin_coherence(run: Run) -> str | None:
     """While a pin is held, the page behind it is the page the pinning process maps at that
     address, after every operation that must preserve that (its own CPU writes, fork,

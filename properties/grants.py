@@ -93,7 +93,7 @@ def granted_requests_succeed(run: Run) -> str | None:
     return None
 
 
-@prop("pinned_anon_exclusive")
+@prop("pinned_anon_exclusive", snapshots=True)
 def pinned_anon_exclusive(run: Run) -> str | None:
     """From PG_anon_exclusive (6c287605fd56, v5.19), every anonymous page a FOLL_PIN holds
     is marked exclusive, from the moment the call returns until the pin is dropped.

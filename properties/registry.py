@@ -22,6 +22,9 @@ class Property:
     check: Check
     #: the invariant and the kernel rule behind it (the function's docstring)
     doc: str
+    #: reads Run.snapshots (the state after every operation), which a run only takes when a
+    #: property it is checked for says so: that bookkeeping is a fifth of a model run
+    snapshots: bool = False
 
     @property
     def summary(self) -> str:
@@ -31,13 +34,14 @@ class Property:
 PROPERTIES: dict[str, Property] = {}
 
 
-def prop(name: str) -> Callable[[Check], Check]:
-    """Register `check` as property `name`."""
+def prop(name: str, *, snapshots: bool = False) -> Callable[[Check], Check]:
+    """Register `check` as property `name`; `snapshots=True` if it reads Run.snapshots (a run
+    checked only for properties that do not has none, and reading them then raises)."""
 
     def register(check: Check) -> Check:
         if name in PROPERTIES:
             raise ValueError(f"property {name!r} registered twice")
-        PROPERTIES[name] = Property(name, check, check.__doc__ or "")
+        PROPERTIES[name] = Property(name, check, check.__doc__ or "", snapshots)
         return check
 
     return register
@@ -53,6 +57,12 @@ def get_property(name: str) -> Property:
         return PROPERTIES[name]
     except KeyError:
         raise UnknownProperty(name) from None
+
+
+def need_snapshots(names: list[str] | tuple[str, ...] | None = None) -> bool:
+    """Does checking these properties (all by default) need the run's snapshots?"""
+    chosen = [get_property(n) for n in names] if names is not None else list(PROPERTIES.values())
+    return any(p.snapshots for p in chosen)
 
 
 def check_all(run: Run, names: list[str] | tuple[str, ...] | None = None) -> dict[str, str | None]:
