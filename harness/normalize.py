@@ -24,7 +24,7 @@ file's scenario (harness/bench.py).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
@@ -84,12 +84,19 @@ def sorted_flags(scenario: sc.Scenario) -> sc.Scenario:
 
 def normal_form(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000) -> tuple[sc.Scenario, int]:
     """(the normal form, model runs spent); `still_fails` must hold for `scenario`."""
+    return descend(scenario, _moves, still_fails, budget)
+
+
+def descend(scenario: sc.Scenario, moves: Callable[[sc.Scenario], Iterable[sc.Scenario]], still_fails: Failing,
+            budget: int) -> tuple[sc.Scenario, int]:
+    """First-improvement descent: take the first of `moves` that still fails, again from there,
+    until none does or `budget` candidates were run. (scenario reached, candidates run)."""
     current = scenario
     tries = 0
     moved = True
     while moved and tries < budget:
         moved = False
-        for candidate in _moves(current):
+        for candidate in moves(current):
             tries += 1
             if still_fails(candidate):
                 current = candidate

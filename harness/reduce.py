@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from . import scenario as sc
-from .normalize import normal_form, sorted_flags
+from .normalize import descend, normal_form, sorted_flags
 
 Failing = Callable[[sc.Scenario], bool]
 
@@ -41,26 +41,18 @@ def reduce(scenario: sc.Scenario, still_fails: Failing, budget: int = 2000) -> s
 
 
 def _greedy(scenario: sc.Scenario, still_fails: Failing, budget: int) -> tuple[sc.Scenario, int]:
-    current = scenario
-    tries = 0
-    progress = True
-    while progress and tries < budget:
-        progress = False
-        for candidate in _candidates(current):
-            if candidate == current:
-                continue
-            try:
-                sc.validate(candidate)
-            except sc.ScenarioError:
-                continue
-            tries += 1
-            if still_fails(candidate):
-                current = candidate
-                progress = True
-                break
-            if tries >= budget:
-                break
-    return current, tries
+    return descend(scenario, _valid_candidates, still_fails, budget)
+
+
+def _valid_candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
+    for candidate in _candidates(s):
+        if candidate == s:
+            continue
+        try:
+            sc.validate(candidate)
+        except sc.ScenarioError:
+            continue
+        yield candidate
 
 
 def _candidates(s: sc.Scenario) -> Iterator[sc.Scenario]:
