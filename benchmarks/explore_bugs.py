@@ -21,19 +21,13 @@ sys.path.insert(0, str(ROOT))
 
 from harness.bench import bugs  # noqa: E402
 from harness.explore import SCOPES, THOROUGH_SCOPE, explore, smallest_scope  # noqa: E402
-from harness.regression import RegressionError, load  # noqa: E402
+from harness.regression import load, recorded_failures  # noqa: E402
 from properties import PROPERTIES  # noqa: E402
 
 
 def recorded_on(kernel: str) -> set[str]:
     """Properties some corpus file expects to fail on `kernel`."""
-    known: set[str] = set()
-    for path in sorted((ROOT / "regressions").glob("*.json")):
-        try:
-            known |= load(path).expected_failures(kernel)
-        except RegressionError:
-            continue
-    return known
+    return recorded_failures(kernel, ROOT / "regressions")
 
 
 def main() -> None:

@@ -393,3 +393,15 @@ def save_json_atomic(path: str | Path, data: Any) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def recorded_failures(profile: str, directory: str | Path = "regressions") -> set[str]:
+    """The properties some corpus file in `directory` expects to fail on `profile` (a file that
+    does not load is passed over: pytest reports it on its own)."""
+    known: set[str] = set()
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            known |= load(path).expected_failures(profile)
+        except RegressionError:
+            continue
+    return known

@@ -15,7 +15,7 @@ from harness import scenario as sc
 from harness.bench import bugs
 from harness.explore import CI_SCOPE, THOROUGH_SCOPE, WIDE_SCOPE, Scope, explore, smallest_scope, vocabulary
 from harness.model.kernels import PROFILE_NAMES
-from harness.regression import RegressionError, load
+from harness.regression import load, recorded_failures
 from harness.run import run_scenario
 
 pytestmark = pytest.mark.slow
@@ -25,13 +25,7 @@ THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 
 
 def _known(kernel: str) -> set[str]:
-    known: set[str] = set()
-    for path in sorted((ROOT / "regressions").glob("*.json")):
-        try:
-            known |= load(path).expected_failures(kernel)
-        except RegressionError:
-            continue
-    return known
+    return recorded_failures(kernel, ROOT / "regressions")
 
 
 @pytest.mark.parametrize("kernel", PROFILE_NAMES)
