@@ -167,15 +167,13 @@ class ModelViewer:
         held = next((h for h in snapshot.held if h.op == access.of and h.addr == addr), None)
         if held is None:
             return ()  # -EFAULT: nothing held there, no access made
-        read = isinstance(access, sc.DmaRead)
-        folio = k.mem.folios.get(held.pfn)
-        if folio is None:  # an entry GUP left unset (gup.NotAPage, v5.7..v5.17): no page to compare
-            return (DmaView("dma_read" if read else "dma_write", None, None),)
+        folio = k.mem.folios[held.pfn]
         mm = k.mms[held.process]
         pte = None if mm.exited else mm.ptes.get(addr)
         vma = mm.find_vma(addr)
         mapped = pte.folio if pte is not None and vma is not None and vma.flags & VM.READ else None
         coherent = None if mapped is None else mapped.data == folio.data
+        read = isinstance(access, sc.DmaRead)
         return (DmaView("dma_read" if read else "dma_write", coherent, self.label(folio.data) if read else None),)
 
 

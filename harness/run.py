@@ -547,6 +547,12 @@ class _Executor:
             real += 1
             got = pages[:max(ret, 0)]
             result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(got))
+            # each repetition is the whole call: a freed entry (gup.NotAPage too) is the same BUG
+            # as in _gup(); a count that wrapped to zero here is not freed (the next get BUGs)
+            freed = next((i for i, folio in enumerate(got) if folio.freed), None)
+            if freed is not None:
+                result.result = ret
+                raise KernelBug(api, f"returned entry for page {op.start + freed} is freed pfn {got[freed].pfn}")
             refused = self._caller_refuses(caller, mm, op, ret)
             if (ret != op.pages or refused) and caller.all_or_nothing:
                 k.trace("call", f"{caller.name}: repetition {done + 1} "

@@ -193,18 +193,3 @@ def test_an_exclusive_page_is_reused_whatever_the_batches_hold() -> None:
     """PageAnonExclusive reuses before any reference is counted: no choice point."""
     scenario = sc.validate(sc.Scenario((W,), (sc.Gup("proc_mem_read", 0, 1), sc.CpuWrite(0))))
     assert len(outcomes(scenario, "mainline", uncontrolled_batches=True)) == 1
-
-
-def test_a_device_access_through_an_unset_pages_entry_has_a_view() -> None:
-    """v5.7..v5.17 pin a special PTE without filling the pages[] entry (gup.NotAPage, no pfn);
-    a repeated pin skips the per-call BUG check, so a device access through it is reached: the
-    full view records the access with nothing to compare (it raised KeyError)."""
-    from harness import scenario as sc
-    from harness.fullview import DmaView, ModelViewer
-    from harness.run import run_scenario
-
-    s = sc.Scenario((sc.Vma(0, 1, share="shared", backing="mixedmap", driver="s"),),
-                    (sc.Gup("pin_user_pages", 0, 1, repeat=2), sc.DmaRead(0, 0)))
-    viewer = ModelViewer(s)
-    run_scenario(s, "v5.9", on_step=viewer)
-    assert viewer.views[1].dma == (DmaView("dma_read", None, None),)

@@ -66,3 +66,15 @@ def test_reduction_folds_only_a_first_access_by_the_first_process_into_the_layou
     assert _fold_first_access(sc.Scenario(layout, (pin, sc.CpuWrite(1)))) is None  # not first
     forked = sc.Scenario(layout, (sc.Fork(), sc.CpuWrite(1, process=1)))
     assert _fold_first_access(forked) is None
+
+
+@pytest.mark.parametrize("repeat", [1, 2, 1024])
+def test_a_repeated_pin_of_a_special_pte_bugs_like_a_single_one(repeat: int) -> None:
+    """v5.7..v5.17 leave the pages[] entry of a special PTE unset (gup.NotAPage); using it is
+    the BUG the runner reports for a call, and each repetition of a repeated call is that call
+    (before, a repeated one went on and a device access through the entry followed)."""
+    s = sc.Scenario((sc.Vma(0, 1, share="shared", backing="mixedmap", driver="s"),),
+                    (sc.Gup("pin_user_pages", 0, 1, repeat=repeat), sc.DmaRead(0, 0)))
+    run = run_scenario(s, "v5.9", trace=False)
+    assert run.bug is not None and run.bug_at == 0 and "is freed pfn -1" in str(run.bug)
+    assert run_scenario(s, "mainline", trace=False).bug is None  # 7196040e19ad: refused with -EEXIST
