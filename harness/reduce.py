@@ -1,10 +1,12 @@
-"""A scenario-level reducer that finishes what Hypothesis' shrinker starts.
+"""A scenario-level reducer that finishes what shrinking the drawn choices starts.
 
-Hypothesis shrinks the choices a strategy drew; some simplifications are invisible at that
-level (dropping a VMA that later operations address by position, dropping an operation
-that later releases refer to by index). This pass edits the scenario itself: it tries
-removals and simplifications, keeps any edit after which the same properties still fail,
-and repeats until nothing applies. The result is a canonical minimal counterexample.
+The finder's pre-shrink (and Hypothesis' shrinker, where it runs) shrinks the choices a
+strategy drew; some simplifications are invisible at that level (dropping a VMA that later
+operations address by position, dropping an operation that later releases refer to by
+index). This pass edits the scenario itself: it tries removals and simplifications, keeps
+any edit after which the same properties still fail, and repeats until nothing applies, then
+takes the normal form of what it reached (harness/normalize.py): a canonical minimal
+counterexample.
 """
 
 from __future__ import annotations

@@ -463,10 +463,8 @@ class _Executor:
         result.grabbed = tuple(_grab(mm, op.start + i, folio) for i, folio in enumerate(pages[:max(ret, 0)]))
         dead = [g for g in result.grabbed if not g.live]
         if dead:
-            # What KASAN (or the VM_BUG_ON in the eventual put) reports: a returned entry the
-            # caller would use or unpin is a freed page, not a live page of the range.
             result.result = ret
-            raise KernelBug(api, f"returned entry for page {dead[0].addr} is freed pfn {dead[0].pfn}")
+            raise _freed_entry(api, dead[0].addr, dead[0].pfn)
         refused = self._caller_refuses(caller, mm, op, ret)
         if refused:
             _release(k, pages[:ret], kind)
@@ -552,7 +550,7 @@ class _Executor:
             freed = next((i for i, folio in enumerate(got) if folio.freed), None)
             if freed is not None:
                 result.result = ret
-                raise KernelBug(api, f"returned entry for page {op.start + freed} is freed pfn {got[freed].pfn}")
+                raise _freed_entry(api, op.start + freed, got[freed].pfn)
             refused = self._caller_refuses(caller, mm, op, ret)
             if (ret != op.pages or refused) and caller.all_or_nothing:
                 k.trace("call", f"{caller.name}: repetition {done + 1} "
@@ -718,6 +716,12 @@ class _Executor:
         self.held.clear()
         if first is not None:
             raise first
+
+
+def _freed_entry(api: str, addr: int, pfn: int) -> KernelBug:
+    """What KASAN (or the VM_BUG_ON in the eventual put) reports: a returned entry the caller
+    would use or unpin is a freed page, not a live page of the range."""
+    return KernelBug(api, f"returned entry for page {addr} is freed pfn {pfn}")
 
 
 def _release(k: Kernel, pages: list[Folio], kind: FOLL, times: list[int] | None = None) -> None:

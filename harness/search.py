@@ -1,5 +1,6 @@
-"""The property search: Hypothesis drives scenarios through the model on one profile until a
-property fails, then shrinks the failure. Shared by `gupharness hunt`, the pytest property
+"""The property search: scenarios drawn from the project's strategies run through the model on
+one profile until a property fails, then the failure is shrunk and reduced to its normal form.
+Shared by `gupharness hunt`, the pytest property
 tests and the benchmark, so all three see the same counterexamples."""
 
 from __future__ import annotations
@@ -118,14 +119,14 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     after the first failure Hypothesis gives no total for shrinking, so it hears None.
 
     `generation` chooses how examples are found: "random" (the default) draws them from the
-    same strategies with a plain PRNG (harness/finder.py) and hands the first failure to
-    Hypothesis to shrink; "hypothesis" lets Hypothesis generate them too (slower per example,
+    same strategies with a plain PRNG (harness/finder.py); "hypothesis" lets Hypothesis
+    generate and shrink them (slower per example,
     and slower to meet multi-step interactions, see the README's "How the search works").
 
     After a "random" finding phase the failure is pre-shrunk on its choices and then reduced
     to its normal form (harness/reduce.py, harness/normalize.py); `hypothesis_shrink` puts
     Hypothesis' own shrinker between the two, as before the normal form existed. Measured on
-    the catalogued bugs (3 seeds each) it made shrinking about ten times slower and no more
+    the catalogued bugs (3 seeds each) it made shrinking about twelve times slower and no more
     often canonical (benchmarks/shrink_pipeline.py)."""
     from properties import PROPERTIES
     from strategies import for_profile, scenarios
@@ -165,7 +166,7 @@ def search(profile: Profile | str, property_names: tuple[str, ...] | list[str] |
     def focus_on(scenario: Scenario) -> None:
         """From the finding phase's failure on, judge only what failed: the family member
         that failed (its form) and the properties it broke. A shrink step then costs one model
-        run instead of up to four, and Hypothesis shrinks the failure that was found."""
+        run instead of up to four, and the failure that was found is the one shrunk."""
         if judge is not None:
             return
         failures, form = failing_form(scenario, profile, names)
